@@ -1,0 +1,612 @@
+
+/*
+ * Copyright (C) The ngx_http_teachfloor_module authors
+ *
+ * The gate: a PRECONTENT phase handler that reads the whole body, decides,
+ * and either answers the request itself or lets the location's content
+ * handler (proxy_pass and friends) forward the body it has already read.
+ */
+
+
+#include "ngx_http_teachfloor_module.h"
+
+
+#define NGX_HTTP_TF_CHUNKS  8
+
+
+typedef struct {
+    ngx_str_t                   name;
+    ngx_uint_t                  status;
+    ngx_str_t                   body;
+} ngx_http_teachfloor_answer_t;
+
+
+static ngx_http_teachfloor_ctx_t *ngx_http_teachfloor_create_ctx(
+    ngx_http_request_t *r);
+static void ngx_http_teachfloor_cleanup(void *data);
+static ngx_http_teachfloor_result_e ngx_http_teachfloor_check_header(
+    ngx_http_request_t *r, ngx_http_teachfloor_loc_conf_t *tlcf,
+    ngx_http_teachfloor_ctx_t *ctx);
+static void ngx_http_teachfloor_body_handler(ngx_http_request_t *r);
+static ngx_int_t ngx_http_teachfloor_decide(ngx_http_request_t *r,
+    ngx_http_teachfloor_loc_conf_t *tlcf, ngx_http_teachfloor_ctx_t *ctx);
+static ngx_int_t ngx_http_teachfloor_body(ngx_http_request_t *r,
+    tf_chunk_t **chunks, size_t *nchunks, size_t *total);
+static ngx_int_t ngx_http_teachfloor_verify(ngx_http_request_t *r,
+    ngx_http_teachfloor_loc_conf_t *tlcf, ngx_http_teachfloor_ctx_t *ctx,
+    tf_chunk_t *chunks, size_t nchunks);
+static void *ngx_http_teachfloor_json_alloc(void *pool, size_t size);
+static ngx_int_t ngx_http_teachfloor_answer(ngx_http_request_t *r,
+    ngx_http_teachfloor_loc_conf_t *tlcf, ngx_http_teachfloor_ctx_t *ctx);
+
+
+#define ngx_http_tf_answer(result, status)                                    \
+    { ngx_string(result), status, ngx_string("{\"result\":\"" result "\"}\n") }
+
+/* indexed by ngx_http_teachfloor_result_e */
+static ngx_http_teachfloor_answer_t  ngx_http_teachfloor_answers[] = {
+    { ngx_null_string, 0, ngx_null_string },
+    ngx_http_tf_answer("accepted", NGX_HTTP_OK),
+    ngx_http_tf_answer("method_not_allowed", NGX_HTTP_NOT_ALLOWED),
+    ngx_http_tf_answer("missing_signature", NGX_HTTP_UNAUTHORIZED),
+    ngx_http_tf_answer("invalid_signature", NGX_HTTP_UNAUTHORIZED),
+    ngx_http_tf_answer("malformed_json", NGX_HTTP_BAD_REQUEST),
+    ngx_http_tf_answer("invalid_envelope", 422),
+    ngx_http_tf_answer("test_acknowledged", NGX_HTTP_OK),
+    ngx_http_tf_answer("test_rejected", NGX_HTTP_FORBIDDEN),
+    ngx_http_tf_answer("filtered", NGX_HTTP_OK)
+};
+
+
+static ngx_str_t  ngx_http_teachfloor_json_type =
+    ngx_string("application/json");
+
+
+ngx_int_t
+ngx_http_teachfloor_handler(ngx_http_request_t *r)
+{
+    ngx_int_t                        rc;
+    ngx_http_teachfloor_ctx_t       *ctx;
+    ngx_http_teachfloor_loc_conf_t  *tlcf;
+
+    if (r != r->main) {
+        return NGX_DECLINED;
+    }
+
+    tlcf = ngx_http_get_module_loc_conf(r, ngx_http_teachfloor_module);
+
+    if (!tlcf->enable) {
+        return NGX_DECLINED;
+    }
+
+    ctx = ngx_http_get_module_ctx(r, ngx_http_teachfloor_module);
+
+    if (ctx) {
+        return ctx->status;
+    }
+
+    ctx = ngx_http_teachfloor_create_ctx(r);
+    if (ctx == NULL) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    /* answered without reading the body: no signature can pass */
+
+    if (r->method != NGX_HTTP_POST) {
+        ctx->result = NGX_HTTP_TF_METHOD_NOT_ALLOWED;
+
+    } else {
+        ctx->result = ngx_http_teachfloor_check_header(r, tlcf, ctx);
+    }
+
+    if (ctx->result != NGX_HTTP_TF_NONE) {
+        rc = ngx_http_discard_request_body(r);
+
+        if (rc != NGX_OK) {
+            return rc;
+        }
+
+        ngx_http_finalize_request(r, ngx_http_teachfloor_answer(r, tlcf, ctx));
+        return NGX_DONE;
+    }
+
+    ctx->status = NGX_DONE;
+
+    rc = ngx_http_read_client_request_body(r,
+                                           ngx_http_teachfloor_body_handler);
+
+    if (rc >= NGX_HTTP_SPECIAL_RESPONSE) {
+        return rc;
+    }
+
+    ngx_http_finalize_request(r, NGX_DONE);
+    return NGX_DONE;
+}
+
+
+static ngx_http_teachfloor_ctx_t *
+ngx_http_teachfloor_create_ctx(ngx_http_request_t *r)
+{
+    ngx_pool_cleanup_t         *cln;
+    ngx_http_teachfloor_ctx_t  *ctx;
+
+    ctx = ngx_pcalloc(r->pool, sizeof(ngx_http_teachfloor_ctx_t));
+    if (ctx == NULL) {
+        return NULL;
+    }
+
+    /*
+     * The cleanup also keeps the context reachable after an internal
+     * redirect (error_page) has cleared r->ctx, so that variables in the
+     * access log still see the verdict.
+     */
+
+    cln = ngx_pool_cleanup_add(r->pool, 0);
+    if (cln == NULL) {
+        return NULL;
+    }
+
+    cln->handler = ngx_http_teachfloor_cleanup;
+    cln->data = ctx;
+
+    ngx_http_set_ctx(r, ctx, ngx_http_teachfloor_module);
+
+    return ctx;
+}
+
+
+static void
+ngx_http_teachfloor_cleanup(void *data)
+{
+    /* nothing to release yet; the handler identifies the context */
+}
+
+
+ngx_http_teachfloor_ctx_t *
+ngx_http_teachfloor_get_ctx(ngx_http_request_t *r)
+{
+    ngx_pool_cleanup_t         *cln;
+    ngx_http_teachfloor_ctx_t  *ctx;
+
+    ctx = ngx_http_get_module_ctx(r->main, ngx_http_teachfloor_module);
+
+    if (ctx || !r->main->internal) {
+        return ctx;
+    }
+
+    for (cln = r->main->pool->cleanup; cln; cln = cln->next) {
+        if (cln->handler == ngx_http_teachfloor_cleanup) {
+            ctx = cln->data;
+            ngx_http_set_ctx(r->main, ctx, ngx_http_teachfloor_module);
+            return ctx;
+        }
+    }
+
+    return NULL;
+}
+
+
+static ngx_http_teachfloor_result_e
+ngx_http_teachfloor_check_header(ngx_http_request_t *r,
+    ngx_http_teachfloor_loc_conf_t *tlcf, ngx_http_teachfloor_ctx_t *ctx)
+{
+    ngx_uint_t        i, n;
+    ngx_list_part_t  *part;
+    ngx_table_elt_t  *h, *sig;
+
+    n = 0;
+    sig = NULL;
+    part = &r->headers_in.headers.part;
+    h = part->elts;
+
+    for (i = 0; /* void */; i++) {
+
+        if (i >= part->nelts) {
+            if (part->next == NULL) {
+                break;
+            }
+
+            part = part->next;
+            h = part->elts;
+            i = 0;
+        }
+
+        if (h[i].key.len == tlcf->header.len
+            && ngx_strncasecmp(h[i].key.data, tlcf->header.data,
+                               tlcf->header.len) == 0)
+        {
+            sig = &h[i];
+            n++;
+        }
+    }
+
+    if (n == 0) {
+        return NGX_HTTP_TF_MISSING_SIGNATURE;
+    }
+
+    /* two signatures could let a proxy and the app each check another one */
+
+    if (n > 1
+        || tf_signature_decode(sig->value.data, sig->value.len, ctx->digest)
+           != 0)
+    {
+        return NGX_HTTP_TF_INVALID_SIGNATURE;
+    }
+
+    return NGX_HTTP_TF_NONE;
+}
+
+
+static void
+ngx_http_teachfloor_body_handler(ngx_http_request_t *r)
+{
+    ngx_int_t                        rc;
+    ngx_http_teachfloor_ctx_t       *ctx;
+    ngx_http_teachfloor_loc_conf_t  *tlcf;
+
+    tlcf = ngx_http_get_module_loc_conf(r, ngx_http_teachfloor_module);
+    ctx = ngx_http_get_module_ctx(r, ngx_http_teachfloor_module);
+
+    rc = ngx_http_teachfloor_decide(r, tlcf, ctx);
+
+    if (rc != NGX_OK) {
+        ngx_http_finalize_request(r, rc);
+        return;
+    }
+
+    if (ctx->result != NGX_HTTP_TF_ACCEPTED) {
+        ngx_http_finalize_request(r, ngx_http_teachfloor_answer(r, tlcf, ctx));
+        return;
+    }
+
+    /* on to the content handler, with the body kept for it */
+
+    ctx->status = NGX_DECLINED;
+    r->preserve_body = 1;
+
+    r->write_event_handler = ngx_http_core_run_phases;
+    ngx_http_core_run_phases(r);
+}
+
+
+static ngx_int_t
+ngx_http_teachfloor_decide(ngx_http_request_t *r,
+    ngx_http_teachfloor_loc_conf_t *tlcf, ngx_http_teachfloor_ctx_t *ctx)
+{
+    size_t             nchunks, total;
+    ngx_int_t          rc;
+    tf_chunk_t        *chunks;
+    const u_char      *json;
+    tf_allocator_t     allocator;
+    tf_envelope_t     *env;
+    tf_envelope_rc_e   erc;
+
+    rc = ngx_http_teachfloor_body(r, &chunks, &nchunks, &total);
+    if (rc != NGX_OK) {
+        return rc;
+    }
+
+    rc = ngx_http_teachfloor_verify(r, tlcf, ctx, chunks, nchunks);
+    if (rc != NGX_OK) {
+        return rc;
+    }
+
+    if (ctx->secret == 0) {
+        ctx->result = NGX_HTTP_TF_INVALID_SIGNATURE;
+        return NGX_OK;
+    }
+
+    /* only now, with the sender proven, is the body worth a copy or a parse */
+
+    if (nchunks == 1) {
+        json = chunks[0].data;
+
+    } else {
+        json = ngx_pnalloc(r->pool, total ? total : 1);
+        if (json == NULL) {
+            return NGX_HTTP_INTERNAL_SERVER_ERROR;
+        }
+
+        for (total = 0; nchunks; chunks++, nchunks--) {
+            ngx_memcpy((u_char *) json + total, chunks->data, chunks->len);
+            total += chunks->len;
+        }
+    }
+
+    allocator.alloc = ngx_http_teachfloor_json_alloc;
+    allocator.ctx = r->pool;
+
+    env = &ctx->envelope;
+    erc = tf_envelope_parse(json, total, &allocator, env);
+
+    if (erc == TF_ENVELOPE_MALFORMED_JSON) {
+        ctx->result = NGX_HTTP_TF_MALFORMED_JSON;
+        return NGX_OK;
+    }
+
+    ctx->verified = 1;
+
+    if (erc != TF_ENVELOPE_OK) {
+        ctx->result = NGX_HTTP_TF_INVALID_ENVELOPE;
+        return NGX_OK;
+    }
+
+    if (env->test && tlcf->test_events != NGX_HTTP_TF_TEST_FORWARD) {
+        ctx->result = (tlcf->test_events == NGX_HTTP_TF_TEST_ACK)
+                      ? NGX_HTTP_TF_TEST_ACKNOWLEDGED
+                      : NGX_HTTP_TF_TEST_REJECTED;
+        return NGX_OK;
+    }
+
+    if (tlcf->events
+        && !tf_pattern_set_allows(tlcf->events->elts, tlcf->events->nelts,
+                                  env->event.data, env->event.len))
+    {
+        ctx->result = NGX_HTTP_TF_FILTERED;
+        return NGX_OK;
+    }
+
+    ctx->result = NGX_HTTP_TF_ACCEPTED;
+
+    return NGX_OK;
+}
+
+
+/*
+ * The body as chunks in memory, without a copy when it is in memory
+ * already; a body in a temporary file is read into one buffer.
+ */
+
+static ngx_int_t
+ngx_http_teachfloor_body(ngx_http_request_t *r, tf_chunk_t **chunks,
+    size_t *nchunks, size_t *total)
+{
+    off_t         size;
+    u_char       *buf, *p;
+    size_t        n, len;
+    ssize_t       rd;
+    ngx_buf_t    *b;
+    ngx_uint_t    in_file;
+    tf_chunk_t   *c;
+    ngx_chain_t  *cl;
+
+    static tf_chunk_t  empty;
+
+    n = 0;
+    size = 0;
+    in_file = 0;
+
+    if (r->request_body) {
+        for (cl = r->request_body->bufs; cl; cl = cl->next) {
+            b = cl->buf;
+
+            if (ngx_buf_in_memory(b)) {
+                size += b->last - b->pos;
+
+            } else if (b->in_file) {
+                size += b->file_last - b->file_pos;
+                in_file = 1;
+
+            } else {
+                continue;
+            }
+
+            n++;
+        }
+    }
+
+    if (n == 0) {
+        empty.data = (u_char *) "";
+        empty.len = 0;
+
+        *chunks = &empty;
+        *nchunks = 1;
+        *total = 0;
+        return NGX_OK;
+    }
+
+    *total = (size_t) size;
+
+    if (in_file) {
+        n = 1;
+    }
+
+    c = ngx_palloc(r->pool, n * sizeof(tf_chunk_t));
+    if (c == NULL) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    *chunks = c;
+    *nchunks = n;
+
+    if (!in_file) {
+        for (cl = r->request_body->bufs; cl; cl = cl->next) {
+            b = cl->buf;
+
+            if (ngx_buf_in_memory(b)) {
+                c->data = b->pos;
+                c->len = b->last - b->pos;
+                c++;
+            }
+        }
+
+        return NGX_OK;
+    }
+
+    /* bounded by client_max_body_size */
+
+    buf = ngx_pnalloc(r->pool, (size_t) size);
+    if (buf == NULL) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    p = buf;
+
+    for (cl = r->request_body->bufs; cl; cl = cl->next) {
+        b = cl->buf;
+
+        if (ngx_buf_in_memory(b)) {
+            p = ngx_cpymem(p, b->pos, b->last - b->pos);
+            continue;
+        }
+
+        if (!b->in_file) {
+            continue;
+        }
+
+        len = (size_t) (b->file_last - b->file_pos);
+
+        rd = ngx_read_file(b->file, p, len, b->file_pos);
+
+        if (rd == NGX_ERROR) {
+            return NGX_HTTP_INTERNAL_SERVER_ERROR;
+        }
+
+        if ((size_t) rd != len) {
+            ngx_log_error(NGX_LOG_ALERT, r->connection->log, 0,
+                          ngx_read_file_n " read only %z of %uz bytes "
+                          "of the request body", rd, len);
+            return NGX_HTTP_INTERNAL_SERVER_ERROR;
+        }
+
+        p += len;
+    }
+
+    c->data = buf;
+    c->len = (size_t) size;
+
+    return NGX_OK;
+}
+
+
+static ngx_int_t
+ngx_http_teachfloor_verify(ngx_http_request_t *r,
+    ngx_http_teachfloor_loc_conf_t *tlcf, ngx_http_teachfloor_ctx_t *ctx,
+    tf_chunk_t *chunks, size_t nchunks)
+{
+    int                            match;
+    ngx_str_t                      value;
+    ngx_uint_t                     i;
+    tf_hmac_key_t                  key;
+    const tf_hmac_key_t           *k;
+    ngx_http_teachfloor_secret_t  *secret;
+
+    secret = tlcf->secrets->elts;
+
+    for (i = 0; i < tlcf->secrets->nelts; i++) {
+
+        k = &secret[i].key;
+
+        if (secret[i].value) {
+            if (ngx_http_complex_value(r, secret[i].value, &value) != NGX_OK) {
+                return NGX_HTTP_INTERNAL_SERVER_ERROR;
+            }
+
+            /* a variable that came out empty is no secret at all */
+            if (value.len == 0) {
+                continue;
+            }
+
+            tf_hmac_key_init(&key, value.data, value.len);
+            k = &key;
+        }
+
+        match = tf_hmac_matches(k, chunks, nchunks, ctx->digest);
+
+        if (k == &key) {
+            ngx_explicit_memzero(&key, sizeof(tf_hmac_key_t));
+        }
+
+        if (match) {
+            ctx->secret = i + 1;
+            break;
+        }
+    }
+
+    return NGX_OK;
+}
+
+
+static void *
+ngx_http_teachfloor_json_alloc(void *pool, size_t size)
+{
+    return ngx_palloc(pool, size);
+}
+
+
+ngx_str_t *
+ngx_http_teachfloor_result_name(ngx_http_teachfloor_result_e rc)
+{
+    return &ngx_http_teachfloor_answers[rc].name;
+}
+
+
+static ngx_int_t
+ngx_http_teachfloor_answer(ngx_http_request_t *r,
+    ngx_http_teachfloor_loc_conf_t *tlcf, ngx_http_teachfloor_ctx_t *ctx)
+{
+    ngx_int_t                      rc;
+    ngx_buf_t                     *b;
+    ngx_uint_t                     level;
+    ngx_chain_t                    out;
+    ngx_table_elt_t               *h;
+    ngx_http_teachfloor_answer_t  *a;
+
+    a = &ngx_http_teachfloor_answers[ctx->result];
+
+    /* dropping an unwanted event on purpose is no rejection */
+
+    level = (ctx->result == NGX_HTTP_TF_FILTERED
+             || ctx->result == NGX_HTTP_TF_TEST_ACKNOWLEDGED)
+            ? NGX_LOG_INFO : tlcf->log_level;
+
+    if (ctx->verified && ctx->envelope.event.len) {
+        ngx_log_error(level, r->connection->log, 0,
+                      "teachfloor webhook %V, event \"%V\"", &a->name,
+                      &ctx->envelope.event);
+
+    } else {
+        ngx_log_error(level, r->connection->log, 0,
+                      "teachfloor webhook %V", &a->name);
+    }
+
+    r->headers_out.status = (ctx->result == NGX_HTTP_TF_FILTERED)
+                            ? tlcf->filtered_status : a->status;
+    r->headers_out.content_type = ngx_http_teachfloor_json_type;
+    r->headers_out.content_type_len = ngx_http_teachfloor_json_type.len;
+    r->headers_out.content_type_lowcase = NULL;
+    r->headers_out.content_length_n = a->body.len;
+
+    if (ctx->result == NGX_HTTP_TF_METHOD_NOT_ALLOWED) {
+        h = ngx_list_push(&r->headers_out.headers);
+        if (h == NULL) {
+            return NGX_HTTP_INTERNAL_SERVER_ERROR;
+        }
+
+        h->hash = 1;
+        ngx_str_set(&h->key, "Allow");
+        ngx_str_set(&h->value, "POST");
+    }
+
+    rc = ngx_http_send_header(r);
+
+    if (rc == NGX_ERROR || rc > NGX_OK || r->header_only) {
+        return rc;
+    }
+
+    b = ngx_calloc_buf(r->pool);
+    if (b == NULL) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    b->pos = a->body.data;
+    b->last = a->body.data + a->body.len;
+    b->memory = 1;
+    b->last_buf = 1;
+    b->last_in_chain = 1;
+
+    out.buf = b;
+    out.next = NULL;
+
+    return ngx_http_output_filter(r, &out);
+}

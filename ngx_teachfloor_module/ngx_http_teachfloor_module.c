@@ -1,0 +1,515 @@
+
+/*
+ * Copyright (C) The ngx_http_teachfloor_module authors
+ *
+ * Directives, configuration merging and module registration.
+ */
+
+
+#include "ngx_http_teachfloor_module.h"
+
+
+#define NGX_HTTP_TF_SECRET_FILE_MAX  65536
+
+
+static ngx_int_t ngx_http_teachfloor_preconfiguration(ngx_conf_t *cf);
+static ngx_int_t ngx_http_teachfloor_postconfiguration(ngx_conf_t *cf);
+static void *ngx_http_teachfloor_create_loc_conf(ngx_conf_t *cf);
+static char *ngx_http_teachfloor_merge_loc_conf(ngx_conf_t *cf, void *parent,
+    void *child);
+static char *ngx_http_teachfloor_webhook(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf);
+static char *ngx_http_teachfloor_secret(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf);
+static char *ngx_http_teachfloor_secret_file(ngx_conf_t *cf,
+    ngx_command_t *cmd, void *conf);
+static char *ngx_http_teachfloor_add_secret(ngx_conf_t *cf,
+    ngx_http_teachfloor_loc_conf_t *tlcf, u_char *data, size_t len,
+    ngx_http_complex_value_t *cv);
+static char *ngx_http_teachfloor_events(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf);
+
+
+static ngx_conf_enum_t  ngx_http_teachfloor_log_levels[] = {
+    { ngx_string("info"), NGX_LOG_INFO },
+    { ngx_string("notice"), NGX_LOG_NOTICE },
+    { ngx_string("warn"), NGX_LOG_WARN },
+    { ngx_string("error"), NGX_LOG_ERR },
+    { ngx_null_string, 0 }
+};
+
+
+static ngx_conf_enum_t  ngx_http_teachfloor_test_modes[] = {
+    { ngx_string("forward"), NGX_HTTP_TF_TEST_FORWARD },
+    { ngx_string("ack"), NGX_HTTP_TF_TEST_ACK },
+    { ngx_string("reject"), NGX_HTTP_TF_TEST_REJECT },
+    { ngx_null_string, 0 }
+};
+
+
+/* anything but 2xx makes Teachfloor send a dropped event twice more */
+static ngx_conf_num_bounds_t  ngx_http_teachfloor_filtered_bounds = {
+    ngx_conf_check_num_bounds, 200, 299
+};
+
+
+static ngx_command_t  ngx_http_teachfloor_commands[] = {
+
+    { ngx_string("teachfloor_webhook"),
+      NGX_HTTP_LOC_CONF|NGX_CONF_FLAG,
+      ngx_http_teachfloor_webhook,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      0,
+      NULL },
+
+    { ngx_string("teachfloor_secret"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE1,
+      ngx_http_teachfloor_secret,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      0,
+      NULL },
+
+    { ngx_string("teachfloor_secret_file"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE1,
+      ngx_http_teachfloor_secret_file,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      0,
+      NULL },
+
+    { ngx_string("teachfloor_signature_header"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE1,
+      ngx_conf_set_str_slot,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      offsetof(ngx_http_teachfloor_loc_conf_t, header),
+      NULL },
+
+    { ngx_string("teachfloor_log_level"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE1,
+      ngx_conf_set_enum_slot,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      offsetof(ngx_http_teachfloor_loc_conf_t, log_level),
+      &ngx_http_teachfloor_log_levels },
+
+    { ngx_string("teachfloor_events"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_1MORE,
+      ngx_http_teachfloor_events,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      0,
+      NULL },
+
+    { ngx_string("teachfloor_filtered_status"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE1,
+      ngx_conf_set_num_slot,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      offsetof(ngx_http_teachfloor_loc_conf_t, filtered_status),
+      &ngx_http_teachfloor_filtered_bounds },
+
+    { ngx_string("teachfloor_test_events"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE1,
+      ngx_conf_set_enum_slot,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      offsetof(ngx_http_teachfloor_loc_conf_t, test_events),
+      &ngx_http_teachfloor_test_modes },
+
+      ngx_null_command
+};
+
+
+static ngx_http_module_t  ngx_http_teachfloor_module_ctx = {
+    ngx_http_teachfloor_preconfiguration,  /* preconfiguration */
+    ngx_http_teachfloor_postconfiguration, /* postconfiguration */
+
+    NULL,                                  /* create main configuration */
+    NULL,                                  /* init main configuration */
+
+    NULL,                                  /* create server configuration */
+    NULL,                                  /* merge server configuration */
+
+    ngx_http_teachfloor_create_loc_conf,   /* create location configuration */
+    ngx_http_teachfloor_merge_loc_conf     /* merge location configuration */
+};
+
+
+ngx_module_t  ngx_http_teachfloor_module = {
+    NGX_MODULE_V1,
+    &ngx_http_teachfloor_module_ctx,       /* module context */
+    ngx_http_teachfloor_commands,          /* module directives */
+    NGX_HTTP_MODULE,                       /* module type */
+    NULL,                                  /* init master */
+    NULL,                                  /* init module */
+    NULL,                                  /* init process */
+    NULL,                                  /* init thread */
+    NULL,                                  /* exit thread */
+    NULL,                                  /* exit process */
+    NULL,                                  /* exit master */
+    NGX_MODULE_V1_PADDING
+};
+
+
+static ngx_int_t
+ngx_http_teachfloor_preconfiguration(ngx_conf_t *cf)
+{
+    return ngx_http_teachfloor_add_variables(cf);
+}
+
+
+static ngx_int_t
+ngx_http_teachfloor_postconfiguration(ngx_conf_t *cf)
+{
+    ngx_http_handler_pt        *h;
+    ngx_http_core_main_conf_t  *cmcf;
+
+    cmcf = ngx_http_conf_get_module_main_conf(cf, ngx_http_core_module);
+
+    /* as the mirror module does: the body is read before content runs */
+
+    h = ngx_array_push(&cmcf->phases[NGX_HTTP_PRECONTENT_PHASE].handlers);
+    if (h == NULL) {
+        return NGX_ERROR;
+    }
+
+    *h = ngx_http_teachfloor_handler;
+
+    tf_envelope_init();
+
+    return NGX_OK;
+}
+
+
+static void *
+ngx_http_teachfloor_create_loc_conf(ngx_conf_t *cf)
+{
+    ngx_http_teachfloor_loc_conf_t  *conf;
+
+    conf = ngx_pcalloc(cf->pool, sizeof(ngx_http_teachfloor_loc_conf_t));
+    if (conf == NULL) {
+        return NULL;
+    }
+
+    /*
+     * set by ngx_pcalloc():
+     *
+     *     conf->header = { 0, NULL };
+     *     conf->file = { 0, NULL };
+     *     conf->line = 0;
+     */
+
+    conf->enable = NGX_CONF_UNSET;
+    conf->secrets = NGX_CONF_UNSET_PTR;
+    conf->log_level = NGX_CONF_UNSET_UINT;
+    conf->events = NGX_CONF_UNSET_PTR;
+    conf->filtered_status = NGX_CONF_UNSET_UINT;
+    conf->test_events = NGX_CONF_UNSET_UINT;
+
+    return conf;
+}
+
+
+static char *
+ngx_http_teachfloor_merge_loc_conf(ngx_conf_t *cf, void *parent, void *child)
+{
+    ngx_http_teachfloor_loc_conf_t *prev = parent;
+    ngx_http_teachfloor_loc_conf_t *conf = child;
+
+    ngx_http_core_loc_conf_t  *clcf;
+
+    ngx_conf_merge_value(conf->enable, prev->enable, 0);
+    ngx_conf_merge_ptr_value(conf->secrets, prev->secrets, NULL);
+    ngx_conf_merge_str_value(conf->header, prev->header,
+                             "Teachfloor-Signature");
+    ngx_conf_merge_uint_value(conf->log_level, prev->log_level, NGX_LOG_WARN);
+    ngx_conf_merge_ptr_value(conf->events, prev->events, NULL);
+    ngx_conf_merge_uint_value(conf->filtered_status, prev->filtered_status,
+                              NGX_HTTP_OK);
+    ngx_conf_merge_uint_value(conf->test_events, prev->test_events,
+                              NGX_HTTP_TF_TEST_FORWARD);
+
+    if (conf->file.data == NULL) {
+        conf->file = prev->file;
+        conf->line = prev->line;
+    }
+
+    if (!conf->enable) {
+        return NGX_CONF_OK;
+    }
+
+    if (conf->secrets == NULL) {
+        ngx_log_error(NGX_LOG_EMERG, cf->log, 0,
+                      "\"teachfloor_webhook\" in %V:%ui has no secret: "
+                      "set \"teachfloor_secret\" or "
+                      "\"teachfloor_secret_file\"",
+                      &conf->file, conf->line);
+        return NGX_CONF_ERROR;
+    }
+
+    /*
+     * The gate only decides; the location's own content handler forwards,
+     * so without one every accepted event would end in a 404.
+     */
+
+    clcf = ngx_http_conf_get_module_loc_conf(cf, ngx_http_core_module);
+
+    if (clcf->handler == NULL) {
+        ngx_log_error(NGX_LOG_EMERG, cf->log, 0,
+                      "\"teachfloor_webhook\" in %V:%ui needs a content "
+                      "handler in its location, such as \"proxy_pass\"",
+                      &conf->file, conf->line);
+        return NGX_CONF_ERROR;
+    }
+
+    return NGX_CONF_OK;
+}
+
+
+static char *
+ngx_http_teachfloor_webhook(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
+{
+    ngx_http_teachfloor_loc_conf_t *tlcf = conf;
+
+    char  *rv;
+
+    rv = ngx_conf_set_flag_slot(cf, cmd, &tlcf->enable);
+    if (rv != NGX_CONF_OK) {
+        return rv;
+    }
+
+    tlcf->file = cf->conf_file->file.name;
+    tlcf->line = cf->conf_file->line;
+
+    return NGX_CONF_OK;
+}
+
+
+static char *
+ngx_http_teachfloor_secret(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
+{
+    ngx_http_teachfloor_loc_conf_t *tlcf = conf;
+
+    ngx_str_t                         *value;
+    ngx_http_complex_value_t          *cv;
+    ngx_http_compile_complex_value_t   ccv;
+
+    value = cf->args->elts;
+
+    if (value[1].len == 0) {
+        return "is empty";
+    }
+
+    cv = ngx_palloc(cf->pool, sizeof(ngx_http_complex_value_t));
+    if (cv == NULL) {
+        return NGX_CONF_ERROR;
+    }
+
+    ngx_memzero(&ccv, sizeof(ngx_http_compile_complex_value_t));
+
+    ccv.cf = cf;
+    ccv.value = &value[1];
+    ccv.complex_value = cv;
+
+    if (ngx_http_compile_complex_value(&ccv) != NGX_OK) {
+        return NGX_CONF_ERROR;
+    }
+
+    if (cv->lengths == NULL) {
+        return ngx_http_teachfloor_add_secret(cf, tlcf, value[1].data,
+                                              value[1].len, NULL);
+    }
+
+    return ngx_http_teachfloor_add_secret(cf, tlcf, NULL, 0, cv);
+}
+
+
+static char *
+ngx_http_teachfloor_secret_file(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf)
+{
+    ngx_http_teachfloor_loc_conf_t *tlcf = conf;
+
+    char             *rv;
+    u_char           *buf, *p, *last, *eol;
+    size_t            size, len;
+    ssize_t           n;
+    ngx_fd_t          fd;
+    ngx_str_t        *value, name;
+    ngx_uint_t        count;
+    ngx_file_info_t   fi;
+
+    value = cf->args->elts;
+    name = value[1];
+
+    if (ngx_conf_full_name(cf->cycle, &name, 1) != NGX_OK) {
+        return NGX_CONF_ERROR;
+    }
+
+    fd = ngx_open_file(name.data, NGX_FILE_RDONLY, NGX_FILE_OPEN, 0);
+    if (fd == NGX_INVALID_FILE) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, ngx_errno,
+                           ngx_open_file_n " \"%s\" failed", name.data);
+        return NGX_CONF_ERROR;
+    }
+
+    rv = NGX_CONF_ERROR;
+    buf = NULL;
+    size = 0;
+
+    if (ngx_fd_info(fd, &fi) == NGX_FILE_ERROR) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, ngx_errno,
+                           ngx_fd_info_n " \"%s\" failed", name.data);
+        goto done;
+    }
+
+    if (ngx_file_size(&fi) > NGX_HTTP_TF_SECRET_FILE_MAX) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "secret file \"%s\" is larger than %d bytes",
+                           name.data, NGX_HTTP_TF_SECRET_FILE_MAX);
+        goto done;
+    }
+
+    if (fi.st_mode & (S_IRGRP|S_IROTH)) {
+        ngx_conf_log_error(NGX_LOG_WARN, cf, 0,
+                           "secret file \"%s\" is readable by group or "
+                           "others", name.data);
+    }
+
+    size = (size_t) ngx_file_size(&fi);
+
+    buf = ngx_alloc(size + 1, cf->log);
+    if (buf == NULL) {
+        goto done;
+    }
+
+    n = ngx_read_fd(fd, buf, size);
+
+    if (n == -1) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, ngx_errno,
+                           ngx_read_fd_n " \"%s\" failed", name.data);
+        goto done;
+    }
+
+    if ((size_t) n != size) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           ngx_read_fd_n " \"%s\" returned only %z bytes "
+                           "instead of %uz", name.data, n, size);
+        goto done;
+    }
+
+    count = 0;
+    p = buf;
+    last = buf + size;
+
+    while (p < last) {
+        eol = ngx_strlchr(p, last, '\n');
+        if (eol == NULL) {
+            eol = last;
+        }
+
+        len = eol - p;
+
+        if (len && p[len - 1] == '\r') {
+            len--;
+        }
+
+        if (len) {
+            if (ngx_http_teachfloor_add_secret(cf, tlcf, p, len, NULL)
+                != NGX_CONF_OK)
+            {
+                goto done;
+            }
+
+            count++;
+        }
+
+        p = eol + 1;
+    }
+
+    if (count == 0) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "secret file \"%s\" has no secret", name.data);
+        goto done;
+    }
+
+    rv = NGX_CONF_OK;
+
+done:
+
+    if (buf) {
+        ngx_explicit_memzero(buf, size);
+        ngx_free(buf);
+    }
+
+    if (ngx_close_file(fd) == NGX_FILE_ERROR) {
+        ngx_conf_log_error(NGX_LOG_ALERT, cf, ngx_errno,
+                           ngx_close_file_n " \"%s\" failed", name.data);
+    }
+
+    return rv;
+}
+
+
+static char *
+ngx_http_teachfloor_add_secret(ngx_conf_t *cf,
+    ngx_http_teachfloor_loc_conf_t *tlcf, u_char *data, size_t len,
+    ngx_http_complex_value_t *cv)
+{
+    ngx_http_teachfloor_secret_t  *secret;
+
+    if (tlcf->secrets == NGX_CONF_UNSET_PTR) {
+        tlcf->secrets = ngx_array_create(cf->pool, 2,
+                                         sizeof(ngx_http_teachfloor_secret_t));
+        if (tlcf->secrets == NULL) {
+            return NGX_CONF_ERROR;
+        }
+    }
+
+    secret = ngx_array_push(tlcf->secrets);
+    if (secret == NULL) {
+        return NGX_CONF_ERROR;
+    }
+
+    ngx_memzero(secret, sizeof(ngx_http_teachfloor_secret_t));
+
+    secret->value = cv;
+
+    if (cv == NULL) {
+        tf_hmac_key_init(&secret->key, data, len);
+    }
+
+    return NGX_CONF_OK;
+}
+
+
+static char *
+ngx_http_teachfloor_events(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
+{
+    ngx_http_teachfloor_loc_conf_t *tlcf = conf;
+
+    ngx_str_t     *value;
+    ngx_uint_t     i;
+    tf_pattern_t  *pat;
+
+    if (tlcf->events == NGX_CONF_UNSET_PTR) {
+        tlcf->events = ngx_array_create(cf->pool, cf->args->nelts - 1,
+                                        sizeof(tf_pattern_t));
+        if (tlcf->events == NULL) {
+            return NGX_CONF_ERROR;
+        }
+    }
+
+    value = cf->args->elts;
+
+    for (i = 1; i < cf->args->nelts; i++) {
+
+        pat = ngx_array_push(tlcf->events);
+        if (pat == NULL) {
+            return NGX_CONF_ERROR;
+        }
+
+        if (tf_pattern_compile(pat, value[i].data, value[i].len) != 0) {
+            ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                               "invalid event pattern \"%V\"", &value[i]);
+            return NGX_CONF_ERROR;
+        }
+    }
+
+    return NGX_CONF_OK;
+}

@@ -1,0 +1,87 @@
+
+/*
+ * Copyright (C) The ngx_http_teachfloor_module authors
+ *
+ * What the module's nginx glue files share: configuration, the per-request
+ * context, and the results the gate can reach.
+ */
+
+
+#ifndef _NGX_HTTP_TEACHFLOOR_MODULE_H_INCLUDED_
+#define _NGX_HTTP_TEACHFLOOR_MODULE_H_INCLUDED_
+
+
+#include <ngx_config.h>
+#include <ngx_core.h>
+#include <ngx_http.h>
+
+#include "tf_signature.h"
+#include "tf_envelope.h"
+#include "tf_pattern.h"
+
+
+#define NGX_HTTP_TEACHFLOOR_VERSION  "0.1.0"
+
+
+typedef enum {
+    NGX_HTTP_TF_NONE = 0,
+    NGX_HTTP_TF_ACCEPTED,
+    NGX_HTTP_TF_METHOD_NOT_ALLOWED,
+    NGX_HTTP_TF_MISSING_SIGNATURE,
+    NGX_HTTP_TF_INVALID_SIGNATURE,
+    NGX_HTTP_TF_MALFORMED_JSON,
+    NGX_HTTP_TF_INVALID_ENVELOPE,
+    NGX_HTTP_TF_TEST_ACKNOWLEDGED,
+    NGX_HTTP_TF_TEST_REJECTED,
+    NGX_HTTP_TF_FILTERED,
+    NGX_HTTP_TF_NRESULTS
+} ngx_http_teachfloor_result_e;
+
+
+#define NGX_HTTP_TF_TEST_FORWARD  0
+#define NGX_HTTP_TF_TEST_ACK      1
+#define NGX_HTTP_TF_TEST_REJECT   2
+
+
+typedef struct {
+    /* NULL for a secret without variables, whose key is prepared once */
+    ngx_http_complex_value_t   *value;
+    tf_hmac_key_t               key;
+} ngx_http_teachfloor_secret_t;
+
+
+typedef struct {
+    ngx_flag_t                  enable;
+    ngx_array_t                *secrets;    /* ngx_http_teachfloor_secret_t */
+    ngx_str_t                   header;
+    ngx_uint_t                  log_level;
+    ngx_array_t                *events;     /* tf_pattern_t */
+    ngx_uint_t                  filtered_status;
+    ngx_uint_t                  test_events;
+
+    /* where "teachfloor_webhook" stands, for errors found at merge time */
+    ngx_str_t                   file;
+    ngx_uint_t                  line;
+} ngx_http_teachfloor_loc_conf_t;
+
+
+typedef struct {
+    ngx_int_t                   status;     /* the phase handler's answer */
+    ngx_http_teachfloor_result_e  result;
+    ngx_uint_t                  secret;     /* 1-based, 0 before a match */
+    tf_envelope_t               envelope;
+    u_char                      digest[TF_DIGEST_LEN];
+    unsigned                    verified:1; /* envelope fields usable */
+} ngx_http_teachfloor_ctx_t;
+
+
+ngx_int_t ngx_http_teachfloor_handler(ngx_http_request_t *r);
+ngx_http_teachfloor_ctx_t *ngx_http_teachfloor_get_ctx(ngx_http_request_t *r);
+ngx_int_t ngx_http_teachfloor_add_variables(ngx_conf_t *cf);
+ngx_str_t *ngx_http_teachfloor_result_name(ngx_http_teachfloor_result_e rc);
+
+
+extern ngx_module_t  ngx_http_teachfloor_module;
+
+
+#endif /* _NGX_HTTP_TEACHFLOOR_MODULE_H_INCLUDED_ */

@@ -1,0 +1,71 @@
+
+/*
+ * Copyright (C) The ngx_http_teachfloor_module authors
+ *
+ * The Teachfloor event envelope, in either shape Teachfloor sends:
+ *   {"event": ..., "timestamp": ..., "data": {...}, "test": true}
+ *   {"id": ..., "type": ..., "created_at": ..., "data": {...}}
+ * Pure code: no nginx types.
+ */
+
+
+#ifndef _TF_ENVELOPE_H_INCLUDED_
+#define _TF_ENVELOPE_H_INCLUDED_
+
+
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+
+typedef struct {
+    const u_char   *data;
+    size_t          len;
+} tf_str_t;
+
+
+/*
+ * Where cJSON's nodes and strings go during one parse.  alloc() must return
+ * memory that lives as long as the envelope is used; nothing is freed one by
+ * one (an nginx request pool, or an arena in tests).
+ */
+typedef struct {
+    void         *(*alloc)(void *ctx, size_t size);
+    void           *ctx;
+} tf_allocator_t;
+
+
+typedef enum {
+    TF_ENVELOPE_OK = 0,
+    TF_ENVELOPE_MALFORMED_JSON,
+    TF_ENVELOPE_INVALID
+} tf_envelope_rc_e;
+
+
+typedef struct {
+    tf_str_t        event;              /* "event", else "type" */
+    tf_str_t        id;                 /* empty when absent */
+    tf_str_t        time;               /* "timestamp", else "created_at" */
+    tf_str_t        organization_id;    /* data.organization.id, or empty */
+    int64_t         epoch;              /* time, seconds since 1970 UTC */
+    unsigned        test:1;
+} tf_envelope_t;
+
+
+/* once per process, before any parse: routes cJSON's allocations */
+void tf_envelope_init(void);
+
+/*
+ * Parses body as one JSON object (surrounding white space allowed) and
+ * validates the envelope.  The strings in env point into memory from
+ * allocator.  On TF_ENVELOPE_INVALID, env->event is set only if it was
+ * valid itself.
+ */
+tf_envelope_rc_e tf_envelope_parse(const u_char *body, size_t len,
+    const tf_allocator_t *allocator, tf_envelope_t *env);
+
+/* "resource.action": two or more dot-separated segments of [a-z0-9_] */
+int tf_event_name_valid(const u_char *p, size_t len);
+
+
+#endif /* _TF_ENVELOPE_H_INCLUDED_ */

@@ -1,0 +1,54 @@
+
+/*
+ * Copyright (C) The ngx_http_teachfloor_module authors
+ *
+ * Event-type patterns: "member.joined", "course.*", "*.completed", "*",
+ * each optionally negated with "!".  A "*" segment matches exactly one
+ * segment; "*" alone matches every event.  Compiled once, matched without
+ * allocation.  Pure code: no nginx types.
+ */
+
+
+#ifndef _TF_PATTERN_H_INCLUDED_
+#define _TF_PATTERN_H_INCLUDED_
+
+
+#include <stddef.h>
+#include <sys/types.h>
+
+
+#define TF_PATTERN_MAX_SEGMENTS  16
+
+
+typedef struct {
+    const u_char   *data;               /* NULL for a "*" segment */
+    size_t          len;
+} tf_segment_t;
+
+
+typedef struct {
+    tf_segment_t    segments[TF_PATTERN_MAX_SEGMENTS];
+    unsigned        nsegments:8;
+    unsigned        any:1;              /* "*" alone */
+    unsigned        exclude:1;          /* "!" */
+} tf_pattern_t;
+
+
+/*
+ * Compiles the text; the pattern keeps pointers into it, so it must outlive
+ * the pattern.  Returns 0, or -1 for a malformed pattern.
+ */
+int tf_pattern_compile(tf_pattern_t *pat, const u_char *text, size_t len);
+
+int tf_pattern_match(const tf_pattern_t *pat, const u_char *event,
+    size_t len);
+
+/*
+ * An event passes a set when no exclusion matches it and either the set has
+ * no inclusion or one of them matches.  An empty set passes every event.
+ */
+int tf_pattern_set_allows(const tf_pattern_t *pats, size_t n,
+    const u_char *event, size_t len);
+
+
+#endif /* _TF_PATTERN_H_INCLUDED_ */
