@@ -562,8 +562,8 @@ ngx_http_teachfloor_answer(ngx_http_request_t *r,
 
     if (ctx->verified && ctx->envelope.event.len) {
         ngx_log_error(level, r->connection->log, 0,
-                      "teachfloor webhook %V, event \"%V\"", &a->name,
-                      &ctx->envelope.event);
+                      "teachfloor webhook %V, event \"%*s\"", &a->name,
+                      ctx->envelope.event.len, ctx->envelope.event.data);
 
     } else {
         ngx_log_error(level, r->connection->log, 0,

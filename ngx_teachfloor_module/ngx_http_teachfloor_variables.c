@@ -147,5 +147,7 @@ ngx_http_teachfloor_set_variable(ngx_http_variable_value_t *v,
     v->len = len;
     v->valid = 1;
     v->no_cacheable = 0;
-    v->not_found = 0;
+
+    /* the access log writes "-" for these, as for other unset values */
+    v->not_found = (len == 0);
 }

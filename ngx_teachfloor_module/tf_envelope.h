@@ -19,8 +19,8 @@
 
 
 typedef struct {
-    const u_char   *data;
     size_t          len;
+    const u_char   *data;
 } tf_str_t;
 
 

@@ -64,9 +64,9 @@ __DATA__
 
 
 
-=== TEST 4: unknown fields are ignored, white space around the object too
+=== TEST 4: unknown fields are ignored, white space between tokens too
 --- request eval
-"POST /wh\n" . qq{\r\n {"event":"member.joined","version":2,"timestamp":"2025-10-07T15:30:00+02:00","data":{},"extra":[1,2,{"x":null}]} \n}
+"POST /wh\n" . qq{{ "event" : "member.joined",\t"version":2, "timestamp":"2025-10-07T15:30:00+02:00","data":{},"extra":[1,2,{"x":null}]}}
 --- error_code: 200
 
 

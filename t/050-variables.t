@@ -192,7 +192,7 @@ _EOC_
     }
     location = /plain {
         access_log         $TEST_NGINX_HTML_DIR/tf.log teachfloor;
-        return 204;
+        return 200 "plain\n";
     }
     location = /log {
         access_log off;
@@ -204,10 +204,10 @@ _EOC_
 --- more_headers eval
 ::signed($::member)
 --- error_code eval
-[200, 200, 401, 204, 200]
+[200, 200, 401, 200, 200]
 --- response_body eval
 [qq{upstream: POST /received\nsignature: } . ::sig($::member) . "\n" . $::member,
- qq{{"result":"filtered"}\n}, qq{{"result":"invalid_signature"}\n}, "",
+ qq{{"result":"filtered"}\n}, qq{{"result":"invalid_signature"}\n}, "plain\n",
  "/wh result=accepted event=member.joined\n"
  . "/filtered result=filtered event=member.joined\n"
  . "/forged result=invalid_signature event=-\n"
