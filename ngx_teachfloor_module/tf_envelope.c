@@ -15,6 +15,7 @@
 
 static void *tf_json_malloc(size_t size);
 static void tf_json_free(void *p);
+static int tf_envelope_has_nul(const u_char *p, size_t len);
 static int tf_envelope_string(const cJSON *item, tf_str_t *s);
 static int tf_envelope_id(const cJSON *item, const tf_allocator_t *allocator,
     tf_str_t *s);
@@ -98,6 +99,15 @@ tf_envelope_parse(const u_char *body, size_t len,
         if (*p != ' ' && *p != '\t' && *p != '\r' && *p != '\n') {
             return TF_ENVELOPE_MALFORMED_JSON;
         }
+    }
+
+    /*
+     * cJSON turns "\u0000" into a NUL inside a C string, which would cut an
+     * event name, time or id short without a trace; such a body is refused.
+     */
+
+    if (tf_envelope_has_nul(body, len)) {
+        return TF_ENVELOPE_INVALID;
     }
 
     item = cJSON_GetObjectItemCaseSensitive(root, "event");
@@ -188,6 +198,39 @@ tf_event_name_valid(const u_char *p, size_t len)
     }
 
     return seg > 0 && segments >= 2;
+}
+
+
+static int
+tf_envelope_has_nul(const u_char *p, size_t len)
+{
+    size_t         n;
+    const u_char  *u, *b, *last;
+
+    last = p + len;
+
+    for ( ;; ) {
+        u = memchr(p, 'u', last - p);
+
+        if (u == NULL || last - u < 5) {
+            return 0;
+        }
+
+        if (u > p && u[-1] == '\\' && memcmp(u + 1, "0000", 4) == 0) {
+
+            /* an odd run of backslashes escapes the "u" */
+
+            for (n = 0, b = u - 1; b >= p && *b == '\\'; b--) {
+                n++;
+            }
+
+            if (n % 2) {
+                return 1;
+            }
+        }
+
+        p = u + 1;
+    }
 }
 
 

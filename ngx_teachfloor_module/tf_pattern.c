@@ -26,6 +26,10 @@ tf_pattern_compile(tf_pattern_t *pat, const u_char *text, size_t len)
         len--;
     }
 
+    if (len == 0) {
+        return -1;
+    }
+
     if (len == 1 && text[0] == '*') {
         pat->any = 1;
         return 0;
