@@ -28,6 +28,7 @@ static ngx_http_teachfloor_result_e ngx_http_teachfloor_check_header(
     ngx_http_request_t *r, ngx_http_teachfloor_loc_conf_t *tlcf,
     ngx_http_teachfloor_ctx_t *ctx);
 static void ngx_http_teachfloor_body_handler(ngx_http_request_t *r);
+static void ngx_http_teachfloor_delay_handler(ngx_http_request_t *r);
 static ngx_int_t ngx_http_teachfloor_decide(ngx_http_request_t *r,
     ngx_http_teachfloor_loc_conf_t *tlcf, ngx_http_teachfloor_ctx_t *ctx);
 static ngx_int_t ngx_http_teachfloor_body(ngx_http_request_t *r,
@@ -36,8 +37,12 @@ static ngx_int_t ngx_http_teachfloor_verify(ngx_http_request_t *r,
     ngx_http_teachfloor_loc_conf_t *tlcf, ngx_http_teachfloor_ctx_t *ctx,
     tf_chunk_t *chunks, size_t nchunks);
 static void *ngx_http_teachfloor_json_alloc(void *pool, size_t size);
+static ngx_int_t ngx_http_teachfloor_apply_limits(ngx_http_request_t *r,
+    ngx_http_teachfloor_loc_conf_t *tlcf, ngx_http_teachfloor_ctx_t *ctx);
 static ngx_int_t ngx_http_teachfloor_answer(ngx_http_request_t *r,
     ngx_http_teachfloor_loc_conf_t *tlcf, ngx_http_teachfloor_ctx_t *ctx);
+static void ngx_http_teachfloor_log(ngx_http_request_t *r, ngx_uint_t level,
+    ngx_http_teachfloor_ctx_t *ctx, const char *what);
 
 
 #define ngx_http_tf_answer(result, status)                                    \
@@ -54,7 +59,8 @@ static ngx_http_teachfloor_answer_t  ngx_http_teachfloor_answers[] = {
     ngx_http_tf_answer("invalid_envelope", 422),
     ngx_http_tf_answer("test_acknowledged", NGX_HTTP_OK),
     ngx_http_tf_answer("test_rejected", NGX_HTTP_FORBIDDEN),
-    ngx_http_tf_answer("filtered", NGX_HTTP_OK)
+    ngx_http_tf_answer("filtered", NGX_HTTP_OK),
+    ngx_http_tf_answer("rate_limited", NGX_HTTP_TOO_MANY_REQUESTS)
 };
 
 
@@ -264,7 +270,50 @@ ngx_http_teachfloor_body_handler(ngx_http_request_t *r)
     ctx->status = NGX_DECLINED;
     r->preserve_body = 1;
 
+    if (ctx->delay) {
+        ngx_log_error(NGX_LOG_INFO, r->connection->log, 0,
+                      "teachfloor webhook delayed by %M ms", ctx->delay);
+
+        /* a timer, as limit_req's delay: the worker never waits */
+
+        r->read_event_handler = ngx_http_test_reading;
+        r->write_event_handler = ngx_http_teachfloor_delay_handler;
+
+        r->connection->write->delayed = 1;
+        ngx_add_timer(r->connection->write, ctx->delay);
+
+        return;
+    }
+
     r->write_event_handler = ngx_http_core_run_phases;
+    ngx_http_core_run_phases(r);
+}
+
+
+static void
+ngx_http_teachfloor_delay_handler(ngx_http_request_t *r)
+{
+    ngx_event_t  *wev;
+
+    wev = r->connection->write;
+
+    if (wev->delayed) {
+
+        if (ngx_handle_write_event(wev, 0) != NGX_OK) {
+            ngx_http_finalize_request(r, NGX_HTTP_INTERNAL_SERVER_ERROR);
+        }
+
+        return;
+    }
+
+    if (ngx_handle_read_event(r->connection->read, 0) != NGX_OK) {
+        ngx_http_finalize_request(r, NGX_HTTP_INTERNAL_SERVER_ERROR);
+        return;
+    }
+
+    r->read_event_handler = ngx_http_block_reading;
+    r->write_event_handler = ngx_http_core_run_phases;
+
     ngx_http_core_run_phases(r);
 }
 
@@ -344,6 +393,39 @@ ngx_http_teachfloor_decide(ngx_http_request_t *r,
     {
         ctx->result = NGX_HTTP_TF_FILTERED;
         return NGX_OK;
+    }
+
+    if (tlcf->limits) {
+        return ngx_http_teachfloor_apply_limits(r, tlcf, ctx);
+    }
+
+    ctx->result = NGX_HTTP_TF_ACCEPTED;
+
+    return NGX_OK;
+}
+
+
+static ngx_int_t
+ngx_http_teachfloor_apply_limits(ngx_http_request_t *r,
+    ngx_http_teachfloor_loc_conf_t *tlcf, ngx_http_teachfloor_ctx_t *ctx)
+{
+    ngx_int_t  rc;
+
+    rc = ngx_http_teachfloor_limit_check(r, tlcf, ctx, &ctx->delay);
+
+    if (rc == NGX_ERROR) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    if (rc == NGX_BUSY) {
+
+        if (!tlcf->limit_dry_run) {
+            ctx->result = NGX_HTTP_TF_RATE_LIMITED;
+            return NGX_OK;
+        }
+
+        ngx_http_teachfloor_log(r, tlcf->log_level, ctx,
+                                "rate_limited (dry run, forwarded)");
     }
 
     ctx->result = NGX_HTTP_TF_ACCEPTED;
@@ -560,18 +642,37 @@ ngx_http_teachfloor_answer(ngx_http_request_t *r,
              || ctx->result == NGX_HTTP_TF_TEST_ACKNOWLEDGED)
             ? NGX_LOG_INFO : tlcf->log_level;
 
-    if (ctx->verified && ctx->envelope.event.len) {
-        ngx_log_error(level, r->connection->log, 0,
-                      "teachfloor webhook %V, event \"%*s\"", &a->name,
-                      ctx->envelope.event.len, ctx->envelope.event.data);
+    ngx_http_teachfloor_log(r, level, ctx, (const char *) a->name.data);
 
-    } else {
-        ngx_log_error(level, r->connection->log, 0,
-                      "teachfloor webhook %V", &a->name);
+    switch (ctx->result) {
+
+    case NGX_HTTP_TF_FILTERED:
+        r->headers_out.status = tlcf->filtered_status;
+        break;
+
+    case NGX_HTTP_TF_RATE_LIMITED:
+        r->headers_out.status = tlcf->limit_status;
+
+        h = ngx_list_push(&r->headers_out.headers);
+        if (h == NULL) {
+            return NGX_HTTP_INTERNAL_SERVER_ERROR;
+        }
+
+        h->value.data = ngx_pnalloc(r->pool, NGX_TIME_T_LEN);
+        if (h->value.data == NULL) {
+            return NGX_HTTP_INTERNAL_SERVER_ERROR;
+        }
+
+        h->hash = 1;
+        ngx_str_set(&h->key, "Retry-After");
+        h->value.len = ngx_sprintf(h->value.data, "%T", ctx->retry_after)
+                       - h->value.data;
+        break;
+
+    default:
+        r->headers_out.status = a->status;
     }
 
-    r->headers_out.status = (ctx->result == NGX_HTTP_TF_FILTERED)
-                            ? tlcf->filtered_status : a->status;
     r->headers_out.content_type = ngx_http_teachfloor_json_type;
     r->headers_out.content_type_len = ngx_http_teachfloor_json_type.len;
     r->headers_out.content_type_lowcase = NULL;
@@ -609,4 +710,51 @@ ngx_http_teachfloor_answer(ngx_http_request_t *r,
     out.next = NULL;
 
     return ngx_http_output_filter(r, &out);
+}
+
+
+/*
+ * The one line a rejection writes.  The event name is printed only once it
+ * is authenticated and valid; a rate-limit key is escaped, since it may be
+ * binary ($binary_remote_addr) or come from the body.
+ */
+
+static void
+ngx_http_teachfloor_log(ngx_http_request_t *r, ngx_uint_t level,
+    ngx_http_teachfloor_ctx_t *ctx, const char *what)
+{
+    u_char     *p, *last;
+    size_t      len;
+    ngx_str_t  *zone;
+    u_char      buf[NGX_MAX_ERROR_STR];
+
+    if (r->connection->log->log_level < level) {
+        return;
+    }
+
+    p = buf;
+    last = buf + sizeof(buf);
+
+    p = ngx_slprintf(p, last, "teachfloor webhook %s", what);
+
+    if (ctx->verified && ctx->envelope.event.len) {
+        p = ngx_slprintf(p, last, ", event \"%*s\"",
+                         ctx->envelope.event.len, ctx->envelope.event.data);
+    }
+
+    zone = ctx->limit_zone;
+
+    if (zone) {
+        p = ngx_slprintf(p, last, ", zone \"%V\", key \"", zone);
+
+        /* room for the escaped key, each byte up to three */
+
+        len = ngx_min(ctx->limit_key.len, (size_t) (last - p - 1) / 3);
+        p = (u_char *) ngx_escape_uri(p, ctx->limit_key.data, len,
+                                      NGX_ESCAPE_URI_COMPONENT);
+
+        p = ngx_slprintf(p, last, "\"");
+    }
+
+    ngx_log_error(level, r->connection->log, 0, "%*s", p - buf, buf);
 }

@@ -47,6 +47,11 @@ static ngx_conf_enum_t  ngx_http_teachfloor_test_modes[] = {
 };
 
 
+static ngx_conf_num_bounds_t  ngx_http_teachfloor_limit_status_bounds = {
+    ngx_conf_check_num_bounds, 400, 599
+};
+
+
 /* anything but 2xx makes Teachfloor send a dropped event twice more */
 static ngx_conf_num_bounds_t  ngx_http_teachfloor_filtered_bounds = {
     ngx_conf_check_num_bounds, 200, 299
@@ -110,6 +115,34 @@ static ngx_command_t  ngx_http_teachfloor_commands[] = {
       NGX_HTTP_LOC_CONF_OFFSET,
       offsetof(ngx_http_teachfloor_loc_conf_t, test_events),
       &ngx_http_teachfloor_test_modes },
+
+    { ngx_string("teachfloor_limit_zone"),
+      NGX_HTTP_MAIN_CONF|NGX_CONF_TAKE3,
+      ngx_http_teachfloor_limit_zone,
+      0,
+      0,
+      NULL },
+
+    { ngx_string("teachfloor_limit"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE123,
+      ngx_http_teachfloor_limit,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      0,
+      NULL },
+
+    { ngx_string("teachfloor_limit_status"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE1,
+      ngx_conf_set_num_slot,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      offsetof(ngx_http_teachfloor_loc_conf_t, limit_status),
+      &ngx_http_teachfloor_limit_status_bounds },
+
+    { ngx_string("teachfloor_limit_dry_run"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_FLAG,
+      ngx_conf_set_flag_slot,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      offsetof(ngx_http_teachfloor_loc_conf_t, limit_dry_run),
+      NULL },
 
       ngx_null_command
 };
@@ -200,6 +233,9 @@ ngx_http_teachfloor_create_loc_conf(ngx_conf_t *cf)
     conf->events = NGX_CONF_UNSET_PTR;
     conf->filtered_status = NGX_CONF_UNSET_UINT;
     conf->test_events = NGX_CONF_UNSET_UINT;
+    conf->limits = NGX_CONF_UNSET_PTR;
+    conf->limit_status = NGX_CONF_UNSET_UINT;
+    conf->limit_dry_run = NGX_CONF_UNSET;
 
     return conf;
 }
@@ -223,6 +259,17 @@ ngx_http_teachfloor_merge_loc_conf(ngx_conf_t *cf, void *parent, void *child)
                               NGX_HTTP_OK);
     ngx_conf_merge_uint_value(conf->test_events, prev->test_events,
                               NGX_HTTP_TF_TEST_FORWARD);
+
+    ngx_conf_merge_ptr_value(conf->limits, prev->limits, NULL);
+    ngx_conf_merge_uint_value(conf->limit_status, prev->limit_status,
+                              NGX_HTTP_TOO_MANY_REQUESTS);
+    ngx_conf_merge_value(conf->limit_dry_run, prev->limit_dry_run, 0);
+
+    if (ngx_http_teachfloor_limit_check_conf(cf, conf->limits)
+        != NGX_CONF_OK)
+    {
+        return NGX_CONF_ERROR;
+    }
 
     if (conf->file.data == NULL) {
         conf->file = prev->file;

@@ -34,6 +34,7 @@ typedef enum {
     NGX_HTTP_TF_TEST_ACKNOWLEDGED,
     NGX_HTTP_TF_TEST_REJECTED,
     NGX_HTTP_TF_FILTERED,
+    NGX_HTTP_TF_RATE_LIMITED,
     NGX_HTTP_TF_NRESULTS
 } ngx_http_teachfloor_result_e;
 
@@ -41,6 +42,9 @@ typedef enum {
 #define NGX_HTTP_TF_TEST_FORWARD  0
 #define NGX_HTTP_TF_TEST_ACK      1
 #define NGX_HTTP_TF_TEST_REJECT   2
+
+
+typedef struct ngx_http_teachfloor_limit_s  ngx_http_teachfloor_limit_t;
 
 
 typedef struct {
@@ -58,6 +62,9 @@ typedef struct {
     ngx_array_t                *events;     /* tf_pattern_t */
     ngx_uint_t                  filtered_status;
     ngx_uint_t                  test_events;
+    ngx_array_t                *limits;     /* ngx_http_teachfloor_limit_t */
+    ngx_uint_t                  limit_status;
+    ngx_flag_t                  limit_dry_run;
 
     /* where "teachfloor_webhook" stands, for errors found at merge time */
     ngx_str_t                   file;
@@ -71,6 +78,13 @@ typedef struct {
     ngx_uint_t                  secret;     /* 1-based, 0 before a match */
     tf_envelope_t               envelope;
     u_char                      digest[TF_DIGEST_LEN];
+
+    /* the rate limit that refused the event */
+    ngx_str_t                  *limit_zone;
+    ngx_str_t                   limit_key;
+    time_t                      retry_after;
+    ngx_msec_t                  delay;
+
     unsigned                    verified:1; /* envelope fields usable */
 } ngx_http_teachfloor_ctx_t;
 
@@ -79,6 +93,16 @@ ngx_int_t ngx_http_teachfloor_handler(ngx_http_request_t *r);
 ngx_http_teachfloor_ctx_t *ngx_http_teachfloor_get_ctx(ngx_http_request_t *r);
 ngx_int_t ngx_http_teachfloor_add_variables(ngx_conf_t *cf);
 ngx_str_t *ngx_http_teachfloor_result_name(ngx_http_teachfloor_result_e rc);
+
+char *ngx_http_teachfloor_limit_zone(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf);
+char *ngx_http_teachfloor_limit(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf);
+char *ngx_http_teachfloor_limit_check_conf(ngx_conf_t *cf,
+    ngx_array_t *limits);
+ngx_int_t ngx_http_teachfloor_limit_check(ngx_http_request_t *r,
+    ngx_http_teachfloor_loc_conf_t *tlcf, ngx_http_teachfloor_ctx_t *ctx,
+    ngx_msec_t *delay);
 
 
 extern ngx_module_t  ngx_http_teachfloor_module;
