@@ -1,0 +1,380 @@
+# vim:set ft= ts=4 sw=4 et fdm=marker:
+# Per-source rate limits in shared memory, with two workers: one budget per
+# key across the workers, burst, nodelay, delay, Retry-After, dry run, and
+# only verified, wanted events spend budget.
+
+use FindBin;
+use lib "$FindBin::Bin/inc";
+use Test::Nginx::Socket 'no_plan';
+use TeachfloorTest;
+
+$ENV{TEST_NGINX_HTML_DIR} ||= html_dir();
+
+master_on();
+workers(2);
+
+# a genuine event of tenant $org
+sub ev {
+    my ($org, $name) = @_;
+    $name ||= 'member.joined';
+    my $data = defined $org ? qq{{"organization":{"id":"$org"}}} : '{}';
+    return qq{{"event":"$name","timestamp":"2025-10-07T15:30:00Z","data":$data}};
+}
+
+sub fwd { "upstream: POST /received\nsignature: " . sig($_[0]) . "\n" . $_[0] }
+
+our $limited = qq{{"result":"rate_limited"}\n};
+
+# "--- request eval" may give a list of bodies: each is POSTed to /wh on a
+# connection of its own, correctly signed unless more_headers says otherwise
+add_block_preprocessor(sub {
+    my $block = shift;
+    if (!defined $block->http_config) {
+        $block->set_value('http_config', $UpstreamConfig);
+    }
+    if (ref $block->request eq 'ARRAY' && !defined $block->more_headers) {
+        my @h = map { (my $b = $_) =~ s/^[^\n]*\n//; TeachfloorTest::signed($b) }
+                @{ $block->request };
+        $block->set_value('more_headers', \@h);
+    }
+});
+
+no_long_string();
+run_tests();
+
+__DATA__
+
+=== TEST 1: separate budgets per key: a second event of tenant A is refused, tenant B still has room
+--- http_config eval
+$::UpstreamConfig . q{
+    teachfloor_limit_zone $teachfloor_organization_id zone=orgs:1m rate=1r/m;
+}
+--- config
+    location = /wh {
+        teachfloor_webhook on;
+        teachfloor_secret  whsec_test;
+        teachfloor_limit   zone=orgs;
+        proxy_pass         http://app/received;
+    }
+--- request eval
+["POST /wh\n" . ::ev('org_a'), "POST /wh\n" . ::ev('org_a'), "POST /wh\n" . ::ev('org_b')]
+--- error_code eval
+[200, 429, 200]
+--- response_body eval
+[::fwd(::ev('org_a')), $::limited, ::fwd(::ev('org_b'))]
+
+
+
+=== TEST 2: Retry-After says in whole seconds when the key has room again (6r/m: 10 s)
+--- http_config eval
+$::UpstreamConfig . q{
+    teachfloor_limit_zone $teachfloor_organization_id zone=orgs:1m rate=6r/m;
+}
+--- config
+    location = /wh {
+        teachfloor_webhook on;
+        teachfloor_secret  whsec_test;
+        teachfloor_limit   zone=orgs;
+        proxy_pass         http://app/received;
+    }
+--- request eval
+["POST /wh\n" . ::ev('org_a'), "POST /wh\n" . ::ev('org_a')]
+--- error_code eval
+[200, 429]
+--- response_headers eval
+["!Retry-After", "Retry-After: 10\nContent-Type: application/json"]
+--- response_body eval
+[::fwd(::ev('org_a')), $::limited]
+
+
+
+=== TEST 3: teachfloor_limit_status sets the status of refused events
+--- http_config eval
+$::UpstreamConfig . q{
+    teachfloor_limit_zone $teachfloor_organization_id zone=orgs:1m rate=1r/m;
+}
+--- config
+    location = /wh {
+        teachfloor_webhook      on;
+        teachfloor_secret       whsec_test;
+        teachfloor_limit        zone=orgs;
+        teachfloor_limit_status 503;
+        proxy_pass              http://app/received;
+    }
+--- request eval
+["POST /wh\n" . ::ev('org_a'), "POST /wh\n" . ::ev('org_a')]
+--- error_code eval
+[200, 503]
+--- response_body eval
+[::fwd(::ev('org_a')), $::limited]
+
+
+
+=== TEST 4: dry run: the event over the limit is forwarded
+--- http_config eval
+$::UpstreamConfig . q{
+    teachfloor_limit_zone $teachfloor_organization_id zone=orgs:1m rate=1r/m;
+}
+--- config
+    location = /wh {
+        teachfloor_webhook       on;
+        teachfloor_secret        whsec_test;
+        teachfloor_limit         zone=orgs;
+        teachfloor_limit_dry_run on;
+        proxy_pass               http://app/received;
+    }
+--- request eval
+["POST /wh\n" . ::ev('org_a'), "POST /wh\n" . ::ev('org_a')]
+--- error_code eval
+[200, 200]
+--- response_body eval
+[::fwd(::ev('org_a')), ::fwd(::ev('org_a'))]
+
+
+
+=== TEST 5: burst with nodelay: three events pass at once, the fourth is refused
+--- http_config eval
+$::UpstreamConfig . q{
+    teachfloor_limit_zone $teachfloor_organization_id zone=orgs:1m rate=1r/m;
+}
+--- config
+    location = /wh {
+        teachfloor_webhook on;
+        teachfloor_secret  whsec_test;
+        teachfloor_limit   zone=orgs burst=2 nodelay;
+        proxy_pass         http://app/received;
+    }
+--- request eval
+[("POST /wh\n" . ::ev('org_a')) x 4]
+--- error_code eval
+[200, 200, 200, 429]
+--- response_body eval
+[(::fwd(::ev('org_a'))) x 3, $::limited]
+
+
+
+=== TEST 6: burst without nodelay: the excess waits its turn and is delivered, none refused
+--- http_config eval
+$::UpstreamConfig . q{
+    teachfloor_limit_zone $teachfloor_organization_id zone=orgs:1m rate=10r/s;
+}
+--- config
+    location = /wh {
+        teachfloor_webhook on;
+        teachfloor_secret  whsec_test;
+        teachfloor_limit   zone=orgs burst=3;
+        proxy_pass         http://app/received;
+    }
+--- request eval
+[("POST /wh\n" . ::ev('org_a')) x 4]
+--- error_code eval
+[200, 200, 200, 200]
+--- response_body eval
+[(::fwd(::ev('org_a'))) x 4]
+
+
+
+=== TEST 7: two zones at once; an event one zone refuses spends nothing in the other
+--- http_config eval
+$::UpstreamConfig . q{
+    teachfloor_limit_zone $teachfloor_organization_id zone=orgs:1m rate=1r/m;
+    teachfloor_limit_zone all zone=total:1m rate=1r/m;
+}
+--- config
+    location = /wh {
+        teachfloor_webhook on;
+        teachfloor_secret  whsec_test;
+        teachfloor_limit   zone=orgs;
+        teachfloor_limit   zone=total burst=1 nodelay;
+        proxy_pass         http://app/received;
+    }
+--- request eval
+["POST /wh\n" . ::ev('org_a'), "POST /wh\n" . ::ev('org_a'),
+ "POST /wh\n" . ::ev('org_b'), "POST /wh\n" . ::ev('org_c')]
+--- error_code eval
+[200, 429, 200, 429]
+--- response_body eval
+[::fwd(::ev('org_a')), $::limited, ::fwd(::ev('org_b')), $::limited]
+
+
+
+=== TEST 8: forged, malformed, filtered and acknowledged test events spend no budget
+--- http_config eval
+$::UpstreamConfig . q{
+    teachfloor_limit_zone $binary_remote_addr zone=peers:1m rate=1r/m;
+}
+--- config
+    location = /wh {
+        teachfloor_webhook     on;
+        teachfloor_secret      whsec_test;
+        teachfloor_events      member.* test.event;
+        teachfloor_test_events ack;
+        teachfloor_limit       zone=peers;
+        proxy_pass             http://app/received;
+    }
+--- request eval
+["POST /wh\n" . ::ev('org_a'), "POST /wh\n" . '{"event":', "POST /wh\n" . ::ev('org_a', 'course.updated'),
+ "POST /wh\n" . ::sample('test-event'), "POST /wh\n" . ::ev('org_a')]
+--- more_headers eval
+[::signed(::ev('org_a'), 'whsec_wrong'), ::signed('{"event":'), ::signed(::ev('org_a', 'course.updated')),
+ ::signed(::sample('test-event')), ::signed(::ev('org_a'))]
+--- error_code eval
+[401, 400, 200, 200, 200]
+--- response_body eval
+[qq{{"result":"invalid_signature"}\n}, qq{{"result":"malformed_json"}\n}, qq{{"result":"filtered"}\n},
+ qq{{"result":"test_acknowledged"}\n}, ::fwd(::ev('org_a'))]
+
+
+
+=== TEST 9: events whose key is empty (no organization) are not limited
+--- http_config eval
+$::UpstreamConfig . q{
+    teachfloor_limit_zone $teachfloor_organization_id zone=orgs:1m rate=1r/m;
+}
+--- config
+    location = /wh {
+        teachfloor_webhook on;
+        teachfloor_secret  whsec_test;
+        teachfloor_limit   zone=orgs;
+        proxy_pass         http://app/received;
+    }
+--- request eval
+[("POST /wh\n" . ::ev(undef)) x 3]
+--- error_code eval
+[200, 200, 200]
+
+
+
+=== TEST 10: one budget across both workers: of six events on six connections, one passes
+--- http_config eval
+$::UpstreamConfig . q{
+    teachfloor_limit_zone $teachfloor_organization_id zone=orgs:1m rate=1r/m;
+}
+--- config
+    location = /wh {
+        teachfloor_webhook on;
+        teachfloor_secret  whsec_test;
+        teachfloor_limit   zone=orgs;
+        proxy_pass         http://app/received;
+    }
+--- request eval
+[("POST /wh\n" . ::ev('org_a')) x 6]
+--- error_code eval
+[200, 429, 429, 429, 429, 429]
+
+
+
+=== TEST 11: $teachfloor_result is rate_limited for a refused event
+--- http_config eval
+$::UpstreamConfig . q{
+    teachfloor_limit_zone $teachfloor_organization_id zone=orgs:1m rate=1r/m;
+}
+--- config
+    location = /wh {
+        teachfloor_webhook on;
+        teachfloor_secret  whsec_test;
+        teachfloor_limit   zone=orgs;
+        add_header         X-Result $teachfloor_result always;
+        proxy_pass         http://app/received;
+    }
+--- request eval
+["POST /wh\n" . ::ev('org_a'), "POST /wh\n" . ::ev('org_a')]
+--- error_code eval
+[200, 429]
+--- response_headers eval
+["X-Result: accepted", "X-Result: rate_limited"]
+
+
+
+=== TEST 12: nginx -t warns when burst and rate can delay an event past the 3 s delivery timeout
+--- http_config eval
+$::UpstreamConfig . q{
+    teachfloor_limit_zone $teachfloor_organization_id zone=orgs:1m rate=1r/s;
+}
+--- config
+    location = /wh {
+        teachfloor_webhook on;
+        teachfloor_secret  whsec_test;
+        teachfloor_limit   zone=orgs burst=5;
+        proxy_pass         http://app/received;
+    }
+--- request eval
+"POST /wh\n" . ::ev('org_a')
+--- more_headers eval
+::signed(::ev('org_a'))
+--- error_code: 200
+--- error_log eval
+qr/\[warn\] .*"teachfloor_limit zone=orgs burst=5" can delay an event by 5000 ms, past Teachfloor's 3 s delivery timeout/
+
+
+
+=== TEST 13: no warning with nodelay
+--- http_config eval
+$::UpstreamConfig . q{
+    teachfloor_limit_zone $teachfloor_organization_id zone=orgs:1m rate=1r/s;
+}
+--- config
+    location = /wh {
+        teachfloor_webhook on;
+        teachfloor_secret  whsec_test;
+        teachfloor_limit   zone=orgs burst=5 nodelay;
+        proxy_pass         http://app/received;
+    }
+--- request eval
+"POST /wh\n" . ::ev('org_a')
+--- more_headers eval
+::signed(::ev('org_a'))
+--- error_code: 200
+--- no_error_log
+delivery timeout
+
+
+
+=== TEST 14: a zone that is never declared fails nginx -t
+--- config
+    location = /wh {
+        teachfloor_webhook on;
+        teachfloor_secret  whsec_test;
+        teachfloor_limit   zone=nowhere;
+        proxy_pass         http://app/received;
+    }
+--- must_die
+--- error_log eval
+qr/"teachfloor_limit" uses zone "nowhere" that has no "teachfloor_limit_zone"/
+
+
+
+=== TEST 15: a limit status outside 400-599 fails nginx -t
+--- http_config eval
+$::UpstreamConfig . q{
+    teachfloor_limit_zone $teachfloor_organization_id zone=orgs:1m rate=1r/s;
+}
+--- config
+    location = /wh {
+        teachfloor_webhook      on;
+        teachfloor_secret       whsec_test;
+        teachfloor_limit        zone=orgs;
+        teachfloor_limit_status 200;
+        proxy_pass              http://app/received;
+    }
+--- must_die
+--- error_log eval
+qr/value must be between 400 and 599/
+
+
+
+=== TEST 16: a malformed rate fails nginx -t
+--- http_config eval
+$::UpstreamConfig . q{
+    teachfloor_limit_zone $teachfloor_organization_id zone=orgs:1m rate=fast;
+}
+--- config
+    location = /wh {
+        teachfloor_webhook on;
+        teachfloor_secret  whsec_test;
+        teachfloor_limit   zone=orgs;
+        proxy_pass         http://app/received;
+    }
+--- must_die
+--- error_log eval
+qr/invalid rate "rate=fast"/
