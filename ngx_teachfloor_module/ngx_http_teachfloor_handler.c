@@ -60,7 +60,10 @@ static ngx_http_teachfloor_answer_t  ngx_http_teachfloor_answers[] = {
     ngx_http_tf_answer("test_acknowledged", NGX_HTTP_OK),
     ngx_http_tf_answer("test_rejected", NGX_HTTP_FORBIDDEN),
     ngx_http_tf_answer("filtered", NGX_HTTP_OK),
-    ngx_http_tf_answer("rate_limited", NGX_HTTP_TOO_MANY_REQUESTS)
+    ngx_http_tf_answer("rate_limited", NGX_HTTP_TOO_MANY_REQUESTS),
+    ngx_http_tf_answer("stale_timestamp", NGX_HTTP_UNAUTHORIZED),
+    ngx_http_tf_answer("duplicate", NGX_HTTP_OK),
+    ngx_http_tf_answer("in_flight", NGX_HTTP_CONFLICT)
 };
 
 
@@ -380,6 +383,16 @@ ngx_http_teachfloor_decide(ngx_http_request_t *r,
         return NGX_OK;
     }
 
+    /* the signature has no time of its own: the envelope's stands in */
+
+    if (tlcf->timestamp_tolerance
+        && (env->epoch > ngx_time() + tlcf->timestamp_tolerance
+            || env->epoch < ngx_time() - tlcf->timestamp_tolerance))
+    {
+        ctx->result = NGX_HTTP_TF_STALE_TIMESTAMP;
+        return NGX_OK;
+    }
+
     if (env->test && tlcf->test_events != NGX_HTTP_TF_TEST_FORWARD) {
         ctx->result = (tlcf->test_events == NGX_HTTP_TF_TEST_ACK)
                       ? NGX_HTTP_TF_TEST_ACKNOWLEDGED
@@ -395,11 +408,59 @@ ngx_http_teachfloor_decide(ngx_http_request_t *r,
         return NGX_OK;
     }
 
+    /* a duplicate spends no rate-limit budget */
+
+    if (tlcf->dedupe) {
+        rc = ngx_http_teachfloor_dedupe_check(r, tlcf, ctx);
+
+        switch (rc) {
+
+        case NGX_OK:
+            break;
+
+        case NGX_DECLINED:
+            ctx->result = NGX_HTTP_TF_DUPLICATE;
+            return NGX_OK;
+
+        case NGX_BUSY:
+            ctx->result = NGX_HTTP_TF_IN_FLIGHT;
+            return NGX_OK;
+
+        default:
+            return NGX_HTTP_INTERNAL_SERVER_ERROR;
+        }
+    }
+
     if (tlcf->limits) {
-        return ngx_http_teachfloor_apply_limits(r, tlcf, ctx);
+        rc = ngx_http_teachfloor_apply_limits(r, tlcf, ctx);
+
+        if (rc != NGX_OK || ctx->result != NGX_HTTP_TF_ACCEPTED) {
+            ngx_http_teachfloor_dedupe_release(ctx);
+        }
+
+        return rc;
     }
 
     ctx->result = NGX_HTTP_TF_ACCEPTED;
+
+    return NGX_OK;
+}
+
+
+/* the log phase: what the upstream made of an accepted event */
+
+ngx_int_t
+ngx_http_teachfloor_log_handler(ngx_http_request_t *r)
+{
+    ngx_http_teachfloor_ctx_t  *ctx;
+
+    ctx = ngx_http_teachfloor_get_ctx(r);
+
+    if (ctx == NULL) {
+        return NGX_OK;
+    }
+
+    ngx_http_teachfloor_dedupe_log(r, ctx);
 
     return NGX_OK;
 }
@@ -651,7 +712,9 @@ ngx_http_teachfloor_answer(ngx_http_request_t *r,
         break;
 
     case NGX_HTTP_TF_RATE_LIMITED:
-        r->headers_out.status = tlcf->limit_status;
+    case NGX_HTTP_TF_IN_FLIGHT:
+        r->headers_out.status = (ctx->result == NGX_HTTP_TF_RATE_LIMITED)
+                                ? tlcf->limit_status : a->status;
 
         h = ngx_list_push(&r->headers_out.headers);
         if (h == NULL) {

@@ -12,6 +12,7 @@
 #define NGX_HTTP_TF_SECRET_FILE_MAX  65536
 
 
+static ngx_int_t ngx_http_teachfloor_init_module(ngx_cycle_t *cycle);
 static ngx_int_t ngx_http_teachfloor_preconfiguration(ngx_conf_t *cf);
 static ngx_int_t ngx_http_teachfloor_postconfiguration(ngx_conf_t *cf);
 static void *ngx_http_teachfloor_create_loc_conf(ngx_conf_t *cf);
@@ -144,6 +145,27 @@ static ngx_command_t  ngx_http_teachfloor_commands[] = {
       offsetof(ngx_http_teachfloor_loc_conf_t, limit_dry_run),
       NULL },
 
+    { ngx_string("teachfloor_timestamp_tolerance"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE1,
+      ngx_conf_set_sec_slot,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      offsetof(ngx_http_teachfloor_loc_conf_t, timestamp_tolerance),
+      NULL },
+
+    { ngx_string("teachfloor_dedupe_zone"),
+      NGX_HTTP_MAIN_CONF|NGX_CONF_TAKE123,
+      ngx_http_teachfloor_dedupe_zone,
+      0,
+      0,
+      NULL },
+
+    { ngx_string("teachfloor_dedupe"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE1,
+      ngx_http_teachfloor_dedupe,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      0,
+      NULL },
+
       ngx_null_command
 };
 
@@ -169,7 +191,7 @@ ngx_module_t  ngx_http_teachfloor_module = {
     ngx_http_teachfloor_commands,          /* module directives */
     NGX_HTTP_MODULE,                       /* module type */
     NULL,                                  /* init master */
-    NULL,                                  /* init module */
+    ngx_http_teachfloor_init_module,       /* init module */
     NULL,                                  /* init process */
     NULL,                                  /* init thread */
     NULL,                                  /* exit thread */
@@ -177,6 +199,16 @@ ngx_module_t  ngx_http_teachfloor_module = {
     NULL,                                  /* exit master */
     NGX_MODULE_V1_PADDING
 };
+
+
+static ngx_int_t
+ngx_http_teachfloor_init_module(ngx_cycle_t *cycle)
+{
+    ngx_log_error(NGX_LOG_NOTICE, cycle->log, 0,
+                  "ngx_http_teachfloor_module/" NGX_HTTP_TEACHFLOOR_VERSION);
+
+    return NGX_OK;
+}
 
 
 static ngx_int_t
@@ -202,6 +234,13 @@ ngx_http_teachfloor_postconfiguration(ngx_conf_t *cf)
     }
 
     *h = ngx_http_teachfloor_handler;
+
+    h = ngx_array_push(&cmcf->phases[NGX_HTTP_LOG_PHASE].handlers);
+    if (h == NULL) {
+        return NGX_ERROR;
+    }
+
+    *h = ngx_http_teachfloor_log_handler;
 
     tf_envelope_init();
 
@@ -236,6 +275,8 @@ ngx_http_teachfloor_create_loc_conf(ngx_conf_t *cf)
     conf->limits = NGX_CONF_UNSET_PTR;
     conf->limit_status = NGX_CONF_UNSET_UINT;
     conf->limit_dry_run = NGX_CONF_UNSET;
+    conf->dedupe = NGX_CONF_UNSET_PTR;
+    conf->timestamp_tolerance = NGX_CONF_UNSET;
 
     return conf;
 }
@@ -264,6 +305,9 @@ ngx_http_teachfloor_merge_loc_conf(ngx_conf_t *cf, void *parent, void *child)
     ngx_conf_merge_uint_value(conf->limit_status, prev->limit_status,
                               NGX_HTTP_TOO_MANY_REQUESTS);
     ngx_conf_merge_value(conf->limit_dry_run, prev->limit_dry_run, 0);
+    ngx_conf_merge_ptr_value(conf->dedupe, prev->dedupe, NULL);
+    ngx_conf_merge_sec_value(conf->timestamp_tolerance,
+                             prev->timestamp_tolerance, 0);
 
     if (ngx_http_teachfloor_limit_check_conf(cf, conf->limits)
         != NGX_CONF_OK)
@@ -304,7 +348,7 @@ ngx_http_teachfloor_merge_loc_conf(ngx_conf_t *cf, void *parent, void *child)
         return NGX_CONF_ERROR;
     }
 
-    return NGX_CONF_OK;
+    return ngx_http_teachfloor_dedupe_check_conf(cf, conf);
 }
 
 

@@ -35,6 +35,9 @@ typedef enum {
     NGX_HTTP_TF_TEST_REJECTED,
     NGX_HTTP_TF_FILTERED,
     NGX_HTTP_TF_RATE_LIMITED,
+    NGX_HTTP_TF_STALE_TIMESTAMP,
+    NGX_HTTP_TF_DUPLICATE,
+    NGX_HTTP_TF_IN_FLIGHT,
     NGX_HTTP_TF_NRESULTS
 } ngx_http_teachfloor_result_e;
 
@@ -45,6 +48,8 @@ typedef enum {
 
 
 typedef struct ngx_http_teachfloor_limit_s  ngx_http_teachfloor_limit_t;
+typedef struct ngx_http_teachfloor_dedupe_zone_s
+    ngx_http_teachfloor_dedupe_zone_t;
 
 
 typedef struct {
@@ -65,6 +70,8 @@ typedef struct {
     ngx_array_t                *limits;     /* ngx_http_teachfloor_limit_t */
     ngx_uint_t                  limit_status;
     ngx_flag_t                  limit_dry_run;
+    ngx_shm_zone_t             *dedupe;
+    time_t                      timestamp_tolerance;
 
     /* where "teachfloor_webhook" stands, for errors found at merge time */
     ngx_str_t                   file;
@@ -85,11 +92,17 @@ typedef struct {
     time_t                      retry_after;
     ngx_msec_t                  delay;
 
+    /* this request's in-flight mark, until the upstream has answered */
+    ngx_http_teachfloor_dedupe_zone_t  *dedupe_zone;
+    uint64_t                    dedupe_owner;
+    u_char                      dedupe_key[TF_DIGEST_LEN];
+
     unsigned                    verified:1; /* envelope fields usable */
 } ngx_http_teachfloor_ctx_t;
 
 
 ngx_int_t ngx_http_teachfloor_handler(ngx_http_request_t *r);
+ngx_int_t ngx_http_teachfloor_log_handler(ngx_http_request_t *r);
 ngx_http_teachfloor_ctx_t *ngx_http_teachfloor_get_ctx(ngx_http_request_t *r);
 ngx_int_t ngx_http_teachfloor_add_variables(ngx_conf_t *cf);
 ngx_str_t *ngx_http_teachfloor_result_name(ngx_http_teachfloor_result_e rc);
@@ -103,6 +116,18 @@ char *ngx_http_teachfloor_limit_check_conf(ngx_conf_t *cf,
 ngx_int_t ngx_http_teachfloor_limit_check(ngx_http_request_t *r,
     ngx_http_teachfloor_loc_conf_t *tlcf, ngx_http_teachfloor_ctx_t *ctx,
     ngx_msec_t *delay);
+
+char *ngx_http_teachfloor_dedupe_zone(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf);
+char *ngx_http_teachfloor_dedupe(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf);
+char *ngx_http_teachfloor_dedupe_check_conf(ngx_conf_t *cf,
+    ngx_http_teachfloor_loc_conf_t *conf);
+ngx_int_t ngx_http_teachfloor_dedupe_check(ngx_http_request_t *r,
+    ngx_http_teachfloor_loc_conf_t *tlcf, ngx_http_teachfloor_ctx_t *ctx);
+void ngx_http_teachfloor_dedupe_release(ngx_http_teachfloor_ctx_t *ctx);
+void ngx_http_teachfloor_dedupe_log(ngx_http_request_t *r,
+    ngx_http_teachfloor_ctx_t *ctx);
 
 
 extern ngx_module_t  ngx_http_teachfloor_module;

@@ -133,3 +133,10 @@ tf_hmac_matches(const tf_hmac_key_t *key, const tf_chunk_t *chunks,
 
     return CRYPTO_memcmp(digest, expected, TF_DIGEST_LEN) == 0;
 }
+
+
+void
+tf_sha256(const u_char *p, size_t len, u_char digest[TF_DIGEST_LEN])
+{
+    SHA256(p, len, digest);
+}

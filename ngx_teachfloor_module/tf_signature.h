@@ -47,6 +47,9 @@ void tf_hmac_key_init(tf_hmac_key_t *key, const u_char *secret, size_t len);
 void tf_hmac_compute(const tf_hmac_key_t *key, const tf_chunk_t *chunks,
     size_t nchunks, u_char digest[TF_DIGEST_LEN]);
 
+/* a plain SHA-256, for keys that must not be stored as sent */
+void tf_sha256(const u_char *p, size_t len, u_char digest[TF_DIGEST_LEN]);
+
 /* constant-time: 1 when the body's HMAC under key equals expected */
 int tf_hmac_matches(const tf_hmac_key_t *key, const tf_chunk_t *chunks,
     size_t nchunks, const u_char expected[TF_DIGEST_LEN]);
