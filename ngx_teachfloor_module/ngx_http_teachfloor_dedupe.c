@@ -499,30 +499,12 @@ ngx_http_teachfloor_dedupe_release(ngx_http_teachfloor_ctx_t *ctx)
 }
 
 
-/*
- * Log phase: the final word of the upstream.  The upstream's own status is
- * taken, not the one sent to the client, which is 499 when the sender has
- * given up while the app went on and delivered.
- */
+/* log phase: the final word of the upstream settles the mark */
 
 void
 ngx_http_teachfloor_dedupe_log(ngx_http_request_t *r,
-    ngx_http_teachfloor_ctx_t *ctx)
+    ngx_http_teachfloor_ctx_t *ctx, ngx_uint_t status)
 {
-    ngx_uint_t                  status;
-    ngx_http_upstream_state_t  *state;
-
-    if (ctx->dedupe_zone == NULL) {
-        return;
-    }
-
-    status = r->headers_out.status;
-
-    if (r->upstream_states && r->upstream_states->nelts) {
-        state = r->upstream_states->elts;
-        status = state[r->upstream_states->nelts - 1].status;
-    }
-
     ngx_http_teachfloor_dedupe_settle(ctx, status >= 200 && status < 300);
 }
 
@@ -666,4 +648,29 @@ ngx_http_teachfloor_dedupe_expire(ngx_http_teachfloor_dedupe_zone_t *zone,
 
         ngx_http_teachfloor_dedupe_free(zone, dn);
     }
+}
+
+
+/* for the metrics endpoint: read without the lock, a moment's view */
+
+ngx_int_t
+ngx_http_teachfloor_dedupe_stats(ngx_shm_zone_t *shm_zone, ngx_uint_t *entries,
+    ngx_atomic_uint_t *evictions)
+{
+    ngx_http_teachfloor_dedupe_zone_t  *zone;
+
+    if (shm_zone->tag != &ngx_http_teachfloor_dedupe_tag) {
+        return NGX_DECLINED;
+    }
+
+    zone = shm_zone->data;
+
+    if (zone == NULL || zone->sh == NULL) {
+        return NGX_DECLINED;
+    }
+
+    *entries = zone->sh->nodes;
+    *evictions = zone->sh->evictions;
+
+    return NGX_OK;
 }

@@ -268,6 +268,8 @@ ngx_http_teachfloor_body_handler(ngx_http_request_t *r)
         return;
     }
 
+    ngx_http_teachfloor_metrics_verdict(r, ctx);
+
     /* on to the content handler, with the body kept for it */
 
     ctx->status = NGX_DECLINED;
@@ -447,20 +449,35 @@ ngx_http_teachfloor_decide(ngx_http_request_t *r,
 }
 
 
-/* the log phase: what the upstream made of an accepted event */
+/*
+ * The log phase: what the upstream made of an accepted event.  Its own
+ * status is taken ($upstream_status), not the one sent to the client,
+ * which is 499 when the sender has given up while the app went on and
+ * answered.
+ */
 
 ngx_int_t
 ngx_http_teachfloor_log_handler(ngx_http_request_t *r)
 {
+    ngx_uint_t                  status;
+    ngx_http_upstream_state_t  *state;
     ngx_http_teachfloor_ctx_t  *ctx;
 
     ctx = ngx_http_teachfloor_get_ctx(r);
 
-    if (ctx == NULL) {
+    if (ctx == NULL || ctx->result != NGX_HTTP_TF_ACCEPTED) {
         return NGX_OK;
     }
 
-    ngx_http_teachfloor_dedupe_log(r, ctx);
+    status = r->headers_out.status;
+
+    if (r->upstream_states && r->upstream_states->nelts) {
+        state = r->upstream_states->elts;
+        status = state[r->upstream_states->nelts - 1].status;
+    }
+
+    ngx_http_teachfloor_dedupe_log(r, ctx, status);
+    ngx_http_teachfloor_metrics_upstream(r, ctx, status);
 
     return NGX_OK;
 }
@@ -704,6 +721,7 @@ ngx_http_teachfloor_answer(ngx_http_request_t *r,
             ? NGX_LOG_INFO : tlcf->log_level;
 
     ngx_http_teachfloor_log(r, level, ctx, (const char *) a->name.data);
+    ngx_http_teachfloor_metrics_verdict(r, ctx);
 
     switch (ctx->result) {
 

@@ -791,3 +791,28 @@ ngx_http_teachfloor_limit_expire(ngx_http_teachfloor_limit_zone_t *zone,
         zone->sh->nodes--;
     }
 }
+
+
+/* for the metrics endpoint: read without the lock, a moment's view */
+
+ngx_int_t
+ngx_http_teachfloor_limit_stats(ngx_shm_zone_t *shm_zone, ngx_uint_t *keys,
+    ngx_atomic_uint_t *evictions)
+{
+    ngx_http_teachfloor_limit_zone_t  *zone;
+
+    if (shm_zone->tag != &ngx_http_teachfloor_limit_tag) {
+        return NGX_DECLINED;
+    }
+
+    zone = shm_zone->data;
+
+    if (zone == NULL || zone->sh == NULL) {
+        return NGX_DECLINED;
+    }
+
+    *keys = zone->sh->nodes;
+    *evictions = zone->sh->evictions;
+
+    return NGX_OK;
+}

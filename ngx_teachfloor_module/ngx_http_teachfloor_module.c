@@ -15,6 +15,7 @@
 static ngx_int_t ngx_http_teachfloor_init_module(ngx_cycle_t *cycle);
 static ngx_int_t ngx_http_teachfloor_preconfiguration(ngx_conf_t *cf);
 static ngx_int_t ngx_http_teachfloor_postconfiguration(ngx_conf_t *cf);
+static void *ngx_http_teachfloor_create_main_conf(ngx_conf_t *cf);
 static void *ngx_http_teachfloor_create_loc_conf(ngx_conf_t *cf);
 static char *ngx_http_teachfloor_merge_loc_conf(ngx_conf_t *cf, void *parent,
     void *child);
@@ -166,6 +167,13 @@ static ngx_command_t  ngx_http_teachfloor_commands[] = {
       0,
       NULL },
 
+    { ngx_string("teachfloor_metrics"),
+      NGX_HTTP_LOC_CONF|NGX_CONF_NOARGS,
+      ngx_http_teachfloor_metrics,
+      0,
+      0,
+      NULL },
+
       ngx_null_command
 };
 
@@ -174,7 +182,7 @@ static ngx_http_module_t  ngx_http_teachfloor_module_ctx = {
     ngx_http_teachfloor_preconfiguration,  /* preconfiguration */
     ngx_http_teachfloor_postconfiguration, /* postconfiguration */
 
-    NULL,                                  /* create main configuration */
+    ngx_http_teachfloor_create_main_conf,  /* create main configuration */
     NULL,                                  /* init main configuration */
 
     NULL,                                  /* create server configuration */
@@ -244,7 +252,21 @@ ngx_http_teachfloor_postconfiguration(ngx_conf_t *cf)
 
     tf_envelope_init();
 
-    return NGX_OK;
+    return ngx_http_teachfloor_metrics_init(cf);
+}
+
+
+static void *
+ngx_http_teachfloor_create_main_conf(ngx_conf_t *cf)
+{
+    /*
+     * set by ngx_pcalloc():
+     *
+     *     tmcf->metrics = 0;
+     *     tmcf->metrics_zone = NULL;
+     */
+
+    return ngx_pcalloc(cf->pool, sizeof(ngx_http_teachfloor_main_conf_t));
 }
 
 

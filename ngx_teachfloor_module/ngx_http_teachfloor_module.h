@@ -47,6 +47,12 @@ typedef enum {
 #define NGX_HTTP_TF_TEST_REJECT   2
 
 
+typedef struct {
+    ngx_flag_t                  metrics;    /* a teachfloor_metrics exists */
+    ngx_shm_zone_t             *metrics_zone;
+} ngx_http_teachfloor_main_conf_t;
+
+
 typedef struct ngx_http_teachfloor_limit_s  ngx_http_teachfloor_limit_t;
 typedef struct ngx_http_teachfloor_dedupe_zone_s
     ngx_http_teachfloor_dedupe_zone_t;
@@ -127,7 +133,20 @@ ngx_int_t ngx_http_teachfloor_dedupe_check(ngx_http_request_t *r,
     ngx_http_teachfloor_loc_conf_t *tlcf, ngx_http_teachfloor_ctx_t *ctx);
 void ngx_http_teachfloor_dedupe_release(ngx_http_teachfloor_ctx_t *ctx);
 void ngx_http_teachfloor_dedupe_log(ngx_http_request_t *r,
+    ngx_http_teachfloor_ctx_t *ctx, ngx_uint_t status);
+
+ngx_int_t ngx_http_teachfloor_limit_stats(ngx_shm_zone_t *shm_zone,
+    ngx_uint_t *keys, ngx_atomic_uint_t *evictions);
+ngx_int_t ngx_http_teachfloor_dedupe_stats(ngx_shm_zone_t *shm_zone,
+    ngx_uint_t *entries, ngx_atomic_uint_t *evictions);
+
+char *ngx_http_teachfloor_metrics(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf);
+ngx_int_t ngx_http_teachfloor_metrics_init(ngx_conf_t *cf);
+void ngx_http_teachfloor_metrics_verdict(ngx_http_request_t *r,
     ngx_http_teachfloor_ctx_t *ctx);
+void ngx_http_teachfloor_metrics_upstream(ngx_http_request_t *r,
+    ngx_http_teachfloor_ctx_t *ctx, ngx_uint_t status);
 
 
 extern ngx_module_t  ngx_http_teachfloor_module;

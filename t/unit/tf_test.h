@@ -102,6 +102,7 @@ void test_signature(void);
 void test_time(void);
 void test_envelope(void);
 void test_pattern(void);
+void test_prom(void);
 
 
 #endif /* _TF_TEST_H_INCLUDED_ */

@@ -68,6 +68,7 @@ main(int argc, char **argv)
         { "time", test_time },
         { "envelope", test_envelope },
         { "pattern", test_pattern },
+        { "prom", test_prom },
     };
 
     size_t         i;
