@@ -16,11 +16,12 @@ use Time::HiRes qw(sleep time);
 use File::Spec ();
 use File::Path qw(make_path remove_tree);
 use File::Temp qw(tempfile);
+use File::Find ();
 use IO::Socket::INET ();
 use IO::Select ();
 use POSIX qw(:sys_wait_h EAGAIN EWOULDBLOCK EINTR SIGINT SIGHUP SIGPIPE
              SIGQUIT SIGTERM SIGKILL);
-use List::Util qw(shuffle min);
+use List::Util qw(shuffle min max);
 use Scalar::Util qw(looks_like_number);
 use HTTP::Response ();
 use Test::LongString ();
@@ -32,7 +33,7 @@ our @EXPORT = qw(
     master_process_enabled workers worker_connections log_level no_long_string
     no_root_location env_to_nginx add_block_preprocessor server_name
     server_addr server_port server_port_for_client server_root html_dir timeout
-    is_str bail_out add_cleanup_handler check_accum_error_log
+    is_str bail_out add_cleanup_handler check_accum_error_log use_hup
     $ServerPort $ServerPortForClient $ServRoot $ServerAddr $ServerName
     $NoLongString $RepeatEach
 );
@@ -46,6 +47,7 @@ our $ServerName = 'localhost';
 our $NginxBinary = $ENV{TEST_NGINX_BINARY} || 'nginx';
 our $LoadModules = $ENV{TEST_NGINX_LOAD_MODULES};
 our $UseValgrind = $ENV{TEST_NGINX_USE_VALGRIND};
+our $UseHup = $ENV{TEST_NGINX_USE_HUP};
 our $UseHttp2 = $ENV{TEST_NGINX_USE_HTTP2};
 our $Verbose = $ENV{TEST_NGINX_VERBOSE};
 our $Timeout = $ENV{TEST_NGINX_TIMEOUT} || 3;
@@ -57,6 +59,14 @@ our $Sleep = $ENV{TEST_NGINX_SLEEP} || 0.015;
 our ($RepeatEach, $Workers, $WorkerConnections, $NoRootLocation) = (1, 1, 64, 0);
 our $NoLongString;
 our (@EnvToNginx, @BlockPreprocessors, @CleanupHandlers);
+
+# As in the real one: the check-leak and benchmark modes (not implemented
+# here) win over HUP mode, which is then off for the whole file.
+for my $mode (qw(TEST_NGINX_BENCHMARK TEST_NGINX_CHECK_LEAK)) {
+    next unless $ENV{$mode} && $UseHup;
+    warn "WARNING: $mode and TEST_NGINX_USE_HUP are both set and the former wins.\n";
+    undef $UseHup;
+}
 
 our $ServRoot = $ENV{TEST_NGINX_SERVROOT} || File::Spec->rel2abs('t/servroot');
 $ENV{TEST_NGINX_SERVER_ROOT} = $ServRoot;
@@ -72,6 +82,8 @@ our $ValgrindLog = "$LogDir/valgrind.log";
 (our $CoreSupp = File::Spec->rel2abs(__FILE__)) =~ s{Socket\.pm$}{nginx-core.supp};
 
 my $ErrLogPos = 0;      # error.log offset consumed by the checks so far
+my $ValgrindPos = 0;    # valgrind.log offset already checked
+my $PrevBlockName;      # the block that ran before the current one
 my $ChildPid;           # nginx running in the foreground (valgrind mode)
 my $NginxStarted;       # an nginx we started may be running
 my $ConnectFailures = 0;
@@ -85,7 +97,7 @@ my @Unsupported = qw(
     raw_response_headers_like raw_response_headers_unlike tcp_listen tcp_reply
     tcp_query tcp_query_len udp_listen udp_reply udp_query stap stap_out
     stap_out_like stap_out_unlike curl curl_error curl_options
-    response_body_filters response_body_eval request_eval skip_nginx
+    response_body_eval request_eval skip_nginx
     skip_nginx2 skip_eval skip_openssl skip_slave todo todo_nginx http09 http3
     charset server_addr_for_client error_log_file reload_fails
 );
@@ -112,6 +124,7 @@ sub check_accum_error_log () { $CheckAccumErrLog = 1 }
 sub html_dir ()            { $HtmlDir }
 sub server_root ()         { $ServRoot }
 sub add_cleanup_handler ($) { unshift @CleanupHandlers, shift }
+sub use_hup ()             { $UseHup = 1 }
 
 sub master_process_enabled (@) {
     return $MasterProcessEnabled unless @_;
@@ -429,7 +442,10 @@ sub write_config {
     my ($main, $http, $post) = map { expand_env(scalar($block->$_) // '', $name) }
         qw(main_config http_config post_main_config);
     (my $server_name = $block->server_name // $ServerName) =~ s/([\\'])/\\$1/g;
-    my $master = $valgrind ? 'off' : $MasterProcessEnabled;
+    # as in the real one, HUP mode turns the master process on for good
+    # (nginx cannot reload its configuration without one), even under valgrind
+    master_on() if $UseHup;
+    my $master = $valgrind && !$UseHup ? 'off' : $MasterProcessEnabled;
     my $daemon = $valgrind ? 'off' : 'on';
     my $listen = $ServerPort . (use_http2($block) ? ' http2' : '');
 
@@ -504,6 +520,12 @@ sub run_tests () {
         $_->($block) for @BlockPreprocessors;
         $block->set_value('name', "$0 " . $block->name);
         run_test($block);
+        $PrevBlockName = $block->name;
+    }
+    if ($UseHup && $UseValgrind && $ChildPid) {
+        # valgrind reports leaks when nginx exits, i.e. only now in HUP mode
+        stop_nginx();
+        check_valgrind_log($PrevBlockName);
     }
     cleanup();
 }
@@ -523,6 +545,7 @@ sub run_test ($) {
     my $must_die = $block->must_die;
     my $valgrind = $UseValgrind && !defined $must_die;
     local $LogLevel = $block->log_level || $LogLevel;
+    local $UseHup = defined $must_die ? undef : $UseHup;    # as in the real one
 
     if (!defined $config && !defined $must_die) {
         # as in the real one: without --- config the running nginx is reused
@@ -534,12 +557,23 @@ sub run_test ($) {
             start_nginx($name, $valgrind);
         }
     } else {
-        stop_nginx();
-        setup_server_root();
-        write_user_files($block);
-        write_config($block, $config // '', $valgrind);
-        return run_must_die($block, $must_die) if defined $must_die;
-        start_nginx($name, $valgrind);
+        # HUP mode: an nginx already running (started by us for an earlier
+        # block) reloads the new configuration instead of being restarted
+        my $pid = $UseHup ? running_nginx() : undef;
+        if ($pid) {
+            clean_server_root_for_hup();
+            write_user_files($block);
+            write_config($block, $config // '', $valgrind);
+            $pid = reload_nginx($name, $pid, $valgrind);
+        }
+        if (!$pid) {
+            stop_nginx();
+            setup_server_root();
+            write_user_files($block);
+            write_config($block, $config // '', $valgrind);
+            return run_must_die($block, $must_die) if defined $must_die;
+            start_nginx($name, $valgrind);
+        }
     }
 
     if ($block->init) {
@@ -551,19 +585,151 @@ sub run_test ($) {
         write_user_files($block) if $i > 1;
         run_requests($block, $i - 1);
     }
-    if ($valgrind) {    # stop nginx so that valgrind reports leaks, then look
-        stop_nginx();
-        my $out = slurp($ValgrindLog);
-        if (defined $out && $out =~ /^==\d+== (?!Warning:)\S/m) {
-            Test::More::fail("$name - valgrind reported errors (see $ValgrindLog)");
-            Test::More::diag($out);
+    if ($valgrind) {
+        # stop nginx so that valgrind reports leaks, then look; in HUP mode
+        # nginx keeps running: what valgrind reported so far (old workers'
+        # leaks come when they exit after the next reload, see reload_nginx)
+        stop_nginx() unless $UseHup;
+        check_valgrind_log($name);
+    }
+}
+
+# Fails the block if valgrind.log got errors since the previous check.
+sub check_valgrind_log {
+    my $name = shift;
+    my $out = slurp($ValgrindLog) // return;
+    $ValgrindPos = 0 if $ValgrindPos > length $out;
+    my $new = substr $out, $ValgrindPos;
+    $ValgrindPos = length $out;
+    if ($new =~ /^==\d+== (?!Warning:)\S/m) {
+        Test::More::fail("$name - valgrind reported errors (see $ValgrindLog)");
+        Test::More::diag($new);
+    }
+}
+
+# ==== HUP mode (TEST_NGINX_USE_HUP) ====
+
+# The master pid of the nginx we started, if it is still running.
+sub running_nginx {
+    return undef unless $NginxStarted;
+    my $pid = $ChildPid || read_pid();
+    return $pid && alive($pid) && is_nginx($pid) ? $pid : undef;
+}
+
+# Live (non-zombie) child processes of $ppid: nginx's workers, cache manager
+# and cache loader.
+sub child_pids {
+    my $ppid = shift;
+    opendir my $dh, '/proc' or return ();
+    my @pids;
+    for my $pid (grep { /^\d+$/ } readdir $dh) {
+        my $stat = slurp("/proc/$pid/stat") // next;
+        push @pids, $pid if $stat =~ /^\d+ \(.*\) (\S) (\d+) /s && $2 == $ppid && $1 !~ /[ZX]/;
+    }
+    return @pids;
+}
+
+# A worker told to quit by a reload closes its listening sockets and sets
+# this title (not visible under valgrind: there we wait for the exit).
+sub shutting_down {
+    my $cmdline = slurp("/proc/" . shift() . "/cmdline") // return 1;
+    return $cmdline =~ /shutting down/;
+}
+
+# Between blocks in HUP mode: as setup_server_root, but nginx keeps running,
+# so what it still uses stays: the directories, the pid file, unix sockets,
+# TLS certificates and keys (as in the real one) and valgrind.log.  error.log
+# and access.log are emptied, not removed: nginx appends to them (O_APPEND),
+# so each block's checks see what is logged from the reload on (the real one
+# removes them and sends USR1 to have them reopened, to the same effect).
+# conf/, *_temp and *_cache are removed (nginx recreates the temp and cache
+# directories on reload).
+sub clean_server_root_for_hup {
+    remove_tree($ConfDir, glob("$ServRoot/*_temp"), glob("$ServRoot/*_cache"));
+    my $id = sub { my @st = stat shift or return ''; "$st[0]:$st[1]" };
+    my %truncate = map { $id->($_) => 1 } grep { -f } $ErrLogFile, $AccLogFile;
+    my $valgrind_log = -f $ValgrindLog ? $id->($ValgrindLog) : '';
+    my @files;
+    File::Find::find({ no_chdir => 1, wanted => sub { push @files, $_ unless -d } },
+                     grep { -d } $HtmlDir, $LogDir);
+    for my $f (@files) {
+        next if $f =~ /(?:\bnginx\.pid|\.sock|\.crt|\.key)$/;
+        my $file_id = $id->($f);
+        next if $file_id ne '' && $file_id eq $valgrind_log;
+        if ($truncate{$file_id}) {
+            truncate $f, 0 or warn "WARNING: failed to truncate $f: $!\n";
+        } else {
+            unlink $f or warn "WARNING: failed to remove $f: $!\n";
         }
     }
+    for my $d ($LogDir, $HtmlDir, $ConfDir) {
+        -d $d or make_path($d) or bail_out("Failed to do mkdir $d: $!");
+    }
+    spew("$HtmlDir/index.html",
+         '<html><head><title>It works!</title></head><body>It works!</body></html>');
+}
+
+# The first [emerg] line in error.log (emptied before the HUP): the master
+# logs why it could not reload and keeps the old configuration.
+sub reload_error {
+    open my $in, '<', $ErrLogFile or return undef;
+    while (my $line = <$in>) {
+        if ($line =~ /\[emerg\]/) { chomp $line; return $line }
+    }
+    return undef;
+}
+
+# Sends SIGHUP to the master and waits until the reload has taken effect: new
+# worker processes are up and the old ones have stopped accepting connections
+# (exited, or "worker process is shutting down"); then, for up to a second,
+# for the old ones to be gone, so that what they log when exiting goes to
+# this block.  The real one sleeps a little and polls a /ver location of an
+# extra server until it answers with the new configuration's random version.
+# A reload that fails (an [emerg] line, or no new workers in time) fails a
+# test and the block runs against the old configuration, as in the real one.
+# Returns the master pid, or undef when nginx must be started from scratch.
+sub reload_nginx {
+    my ($name, $pid, $valgrind) = @_;
+    my %old = map { $_ => 1 } child_pids($pid);
+    warn "$name - sending HUP signal to $pid\n" if $Verbose;
+    if (!kill SIGHUP, $pid) {
+        warn "WARNING: $name - failed to send HUP signal to nginx (pid $pid): $!\n";
+        return undef;
+    }
+    warn "$name\n" if $valgrind;
+    my ($deadline, $wait, $err) = (time + ($valgrind ? 60 : max(10, $Timeout)), $Sleep);
+    while (1) {
+        if (!alive($pid)) {
+            Test::More->builder->no_ending(1);
+            Test::More::fail("$name - nginx (pid $pid) exited while reloading its configuration");
+            warn `tail -n20 $ErrLogFile`;
+            return undef;
+        }
+        my @kids = child_pids($pid);
+        my @new = grep { !$old{$_} } @kids;
+        last if @new && !grep { $old{$_} && !shutting_down($_) } @kids;
+        $err = reload_error() unless @new;
+        $err = "no new worker processes after " . ($valgrind ? 60 : max(10, $Timeout)) . "s"
+            if !$err && time > $deadline;
+        last if $err;
+        sleep $wait;
+        $wait = min($wait * 1.5, 0.1);
+    }
+    if ($err) {
+        Test::More->builder->no_ending(1);
+        Test::More::fail("$name - failed to reload the nginx configuration: $err");
+        return $pid;
+    }
+    my $end = time + ($valgrind ? 30 : 1);
+    sleep 0.01 while time < $end && grep { $old{$_} } child_pids($pid);
+    check_valgrind_log($PrevBlockName // $name) if $valgrind;
+    return $pid;
 }
 
 sub start_nginx {
     my ($name, $valgrind) = @_;
     my ($status, $stderr);
+    $ValgrindPos = 0;    # valgrind truncates its log when it starts
     for my $try (1 .. 10) {
         ($status, $stderr) = run_nginx($valgrind);
         last if $status == 0 || $status == -1;
@@ -944,10 +1110,29 @@ sub check_headers {
     }
 }
 
+# response_body_filters: a code ref, the name of a built-in filter (uc, lc),
+# or a list of these, applied in turn to every response body before the
+# response_body checks.
+my %BodyFilters = (uc => sub { uc shift }, lc => sub { lc shift });
+
+sub filter_body {
+    my ($block, $content) = @_;
+    my $filters = $block->response_body_filters;
+    return $content unless defined $filters && defined $content;
+    my @list = ref $filters eq 'ARRAY' ? @$filters
+             : ref $filters ? ($filters) : split ' ', $filters;
+    for my $f (@list) {
+        my $code = ref $f eq 'CODE' ? $f : $BodyFilters{$f}
+            or bail_out($block->name . " - unknown response_body_filters \"$f\"");
+        $content = $code->($content);
+    }
+    return $content;
+}
+
 sub check_body {
     my ($block, $res, $idx, $rep_idx, $need_array) = @_;
     my $name = $block->name;
-    my $content = $res ? $res->content : undef;
+    my $content = filter_body($block, $res ? $res->content : undef);
     if (defined $block->response_body) {
         my $expected = indexed($name, scalar $block->response_body, $idx, $need_array);
         if (ref $expected) {
@@ -1091,14 +1276,15 @@ master_process_enabled, workers, worker_connections, log_level,
 no_long_string, no_root_location, no_diff, env_to_nginx,
 add_block_preprocessor, server_name, server_addr, server_port,
 server_port_for_client, server_root, html_dir, timeout, is_str, bail_out,
-add_cleanup_handler, check_accum_error_log.
+add_cleanup_handler, check_accum_error_log, use_hup.
 
 Sections: main_config, post_main_config, http_config, config, server_name,
 user_files, init, log_level, request (string or array of strings),
 more_headers (string or array), raw_request (string or array of packets),
 raw_request_middle_delay, pipelined_requests, http2, timeout, abort, shutdown,
 ignore_response, wait, error_code, error_code_like, response_body,
-response_body_like, response_body_unlike, response_headers,
+response_body_like, response_body_unlike, response_body_filters,
+response_headers,
 response_headers_like, error_log, no_error_log, grep_error_log,
 grep_error_log_out, must_die; ONLY, SKIP, LAST come from Test::Base.  Blocks
 using other sections of the real module fail.
@@ -1108,7 +1294,32 @@ TEST_NGINX_PORT, TEST_NGINX_CLIENT_PORT, TEST_NGINX_SERVROOT,
 TEST_NGINX_USE_VALGRIND, TEST_NGINX_USE_HTTP2, TEST_NGINX_NO_CLEAN,
 TEST_NGINX_NO_SHUFFLE, TEST_NGINX_LOG_LEVEL, TEST_NGINX_MASTER_PROCESS,
 TEST_NGINX_TIMEOUT, TEST_NGINX_SLEEP, TEST_NGINX_VERBOSE,
-TEST_NGINX_CHECK_ACCUM_ERR_LOG; $TEST_NGINX_* in config text.
+TEST_NGINX_CHECK_ACCUM_ERR_LOG, TEST_NGINX_USE_HUP; $TEST_NGINX_* in config
+text.  TEST_NGINX_CHECK_LEAK and TEST_NGINX_BENCHMARK only turn HUP mode off
+(with a warning, as in the real one); those modes are not implemented.
+
+=head1 HUP MODE
+
+With TEST_NGINX_USE_HUP true when the module is loaded (a test file sets it
+in a BEGIN block before C<use Test::Nginx::Socket>, usually with
+no_shuffle()), or after use_hup(), a block with a --- config reloads the
+nginx started for an earlier block instead of restarting it: the server
+root is cleaned (see clean_server_root_for_hup: the pid file, unix sockets,
+certificates, keys and directories stay; error.log and access.log are
+emptied), the block's user files and nginx.conf are written, the master gets
+SIGHUP, and the block starts once new workers are up and the old ones have
+stopped accepting (see reload_nginx).  Shared memory zones therefore keep
+their contents from block to block, as with C<nginx -s reload>.  Each
+block's error.log checks see what was logged from its reload on.  A reload
+that nginx rejects fails one test and the block runs against the previous
+configuration.  The first block, a block after a must_die block (which never
+uses HUP), and a block after nginx died start nginx from scratch (a master
+that exits while reloading fails a test first).  As in the
+real one, HUP mode sets master_process on (for good: master_process_enabled()
+then says 'on'), also under valgrind, where nginx stays up across blocks and
+valgrind.log is checked after each block, after each reload (old workers
+report their leaks when they exit; reported under the previous block's
+name) and once nginx is stopped at the end.
 
 =head1 DIFFERENCES FROM THE REAL MODULE
 
@@ -1119,5 +1330,16 @@ TEST_NGINX_USE_VALGRIND nginx runs with master_process off, valgrind writes
 to logs/valgrind.log and errors found there fail the block.  An unset
 $TEST_NGINX_HTML_DIR falls back to html_dir() with a warning.  Response
 headers are checked in the order written.
+
+HUP mode: the real one waits for a reload by polling a /ver location of an
+extra "Test-Nginx" server it adds to nginx.conf; here no server is added and
+the worker processes are watched instead (Linux /proc), so a failed reload
+is noticed at once rather than after many tries.  The real one removes the
+log files and sends USR1 before HUP; here error.log and access.log are
+truncated (same result: a fresh log per reloaded block).  Only html/, logs/,
+conf/, *_temp and *_cache are cleaned, as in a restart, where the real one
+removes every file under the server root except the pid file, *.sock, *.crt
+and *.key.  The sections reload_fails and shutdown_error_log stay
+unsupported.
 
 =cut
