@@ -24,6 +24,7 @@ typedef struct {
 static ngx_http_teachfloor_ctx_t *ngx_http_teachfloor_create_ctx(
     ngx_http_request_t *r);
 static void ngx_http_teachfloor_cleanup(void *data);
+static ngx_uint_t ngx_http_teachfloor_expects_continue(ngx_http_request_t *r);
 static ngx_http_teachfloor_result_e ngx_http_teachfloor_check_header(
     ngx_http_request_t *r, ngx_http_teachfloor_loc_conf_t *tlcf,
     ngx_http_teachfloor_ctx_t *ctx);
@@ -109,10 +110,22 @@ ngx_http_teachfloor_handler(ngx_http_request_t *r)
     }
 
     if (ctx->result != NGX_HTTP_TF_NONE) {
-        rc = ngx_http_discard_request_body(r);
 
-        if (rc != NGX_OK) {
-            return rc;
+        if (ngx_http_teachfloor_expects_continue(r)) {
+            /*
+             * Discarding would answer "100 Continue" and invite a body we
+             * refuse anyway: close the connection instead, lingering for
+             * whatever the client may already have sent.
+             */
+            r->keepalive = 0;
+            r->lingering_close = 1;
+
+        } else {
+            rc = ngx_http_discard_request_body(r);
+
+            if (rc != NGX_OK) {
+                return rc;
+            }
         }
 
         ngx_http_finalize_request(r, ngx_http_teachfloor_answer(r, tlcf, ctx));
@@ -161,6 +174,26 @@ ngx_http_teachfloor_create_ctx(ngx_http_request_t *r)
     ngx_http_set_ctx(r, ctx, ngx_http_teachfloor_module);
 
     return ctx;
+}
+
+
+static ngx_uint_t
+ngx_http_teachfloor_expects_continue(ngx_http_request_t *r)
+{
+    ngx_str_t  *expect;
+
+    if (r->headers_in.expect == NULL
+        || r->http_version != NGX_HTTP_VERSION_11
+        || (r->headers_in.content_length_n <= 0 && !r->headers_in.chunked))
+    {
+        return 0;
+    }
+
+    expect = &r->headers_in.expect->value;
+
+    return expect->len == sizeof("100-continue") - 1
+           && ngx_strncasecmp(expect->data, (u_char *) "100-continue",
+                              expect->len) == 0;
 }
 
 

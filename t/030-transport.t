@@ -266,3 +266,23 @@ client intended to send too large body
 --- error_code: 200
 --- response_body eval
 $::forwarded_large
+
+
+
+=== TEST 15: Expect: 100-continue: nginx says 100 Continue, the event is then verified and forwarded
+--- raw_request eval
+"POST /wh HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\nExpect: 100-continue\r\nContent-Length: "
+. length($::small) . "\r\n" . ::signed($::small) . "\r\n\r\n" . $::small
+--- error_code: 100
+--- response_body_like eval
+qr/^HTTP\/1\.1 200 OK\r\n.*\r\n\r\n[0-9a-f]+\r\nupstream: POST \/received\nsignature: [0-9a-f]{64}\n\Q$::small\E\r\n0\r\n\r\n$/s
+
+
+
+=== TEST 16: Expect: 100-continue with a malformed signature: 401 at once, without 100 Continue
+--- raw_request eval
+"POST /wh HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\nExpect: 100-continue\r\nContent-Length: "
+. length($::small) . "\r\nTeachfloor-Signature: " . ("zz" x 32) . "\r\n\r\n" . $::small
+--- error_code: 401
+--- response_body
+{"result":"invalid_signature"}
