@@ -78,6 +78,15 @@ tf_envelope_parse(const u_char *body, size_t len,
         return TF_ENVELOPE_MALFORMED_JSON;
     }
 
+    /*
+     * A raw NUL is no JSON, but cJSON takes it inside a string, which C
+     * string functions would then cut short.
+     */
+
+    if (memchr(body, '\0', len) != NULL) {
+        return TF_ENVELOPE_MALFORMED_JSON;
+    }
+
     tf_json_allocator = allocator;
     end = NULL;
     root = cJSON_ParseWithLengthOpts((const char *) body, len, &end, 0);

@@ -732,6 +732,20 @@ test_embedded_nul(void)
     CHECK_MSG(rc == TF_ENVELOPE_INVALID,
               "timestamp \"...Z\\u0000junk\": rc %d", rc);
 
+    /* a raw NUL byte is no JSON at all, in a string or out of one */
+
+    rc = parse_at((const u_char *) "{\"event\":\"member.joined\0.evil\"," TS ","
+                  DATA "}", sizeof("{\"event\":\"member.joined\0.evil\","
+                                   TS "," DATA "}") - 1, &env, __LINE__);
+    CHECK_MSG(rc == TF_ENVELOPE_MALFORMED_JSON, "raw NUL in event: rc %d", rc);
+
+    rc = parse_at((const u_char *) "{\"id\":\"evt_1\0a\",\"type\":\"course.join\","
+                  "\"created_at\":\"2025-10-07T15:30:00Z\",\"data\":{}}",
+                  sizeof("{\"id\":\"evt_1\0a\",\"type\":\"course.join\","
+                         "\"created_at\":\"2025-10-07T15:30:00Z\","
+                         "\"data\":{}}") - 1, &env, __LINE__);
+    CHECK_MSG(rc == TF_ENVELOPE_MALFORMED_JSON, "raw NUL in id: rc %d", rc);
+
     rc = parse_at(S("{" EV "," TS ",\"data\":{\"note\":\"a\\\\u0000\"}}"),
                   &env, __LINE__);
     CHECK_MSG(rc == TF_ENVELOPE_OK, "escaped backslash before u0000: rc %d",
