@@ -68,8 +68,9 @@ tf_envelope_parse(const u_char *body, size_t len,
     const tf_allocator_t *allocator, tf_envelope_t *env)
 {
     size_t         rest;
-    cJSON         *root, *item, *data, *org;
-    const char    *end;
+    cJSON         *root, *item, *data, *org, *event, *type, *timestamp,
+                  *created_at, *id, *test;
+    const char    *end, *key;
     const u_char  *p;
 
     memset(env, 0, sizeof(tf_envelope_t));
@@ -119,12 +120,60 @@ tf_envelope_parse(const u_char *body, size_t len,
         return TF_ENVELOPE_INVALID;
     }
 
-    item = cJSON_GetObjectItemCaseSensitive(root, "event");
-    if (item == NULL) {
-        item = cJSON_GetObjectItemCaseSensitive(root, "type");
+    /* one pass over the members; as with cJSON's lookups, the first wins */
+
+    event = NULL;
+    type = NULL;
+    timestamp = NULL;
+    created_at = NULL;
+    data = NULL;
+    id = NULL;
+    test = NULL;
+
+    for (item = root->child; item; item = item->next) {
+        key = item->string;
+
+        switch (key[0]) {
+
+        case 'e':
+            if (event == NULL && strcmp(key, "event") == 0) {
+                event = item;
+            }
+            break;
+
+        case 't':
+            if (type == NULL && strcmp(key, "type") == 0) {
+                type = item;
+
+            } else if (timestamp == NULL && strcmp(key, "timestamp") == 0) {
+                timestamp = item;
+
+            } else if (test == NULL && strcmp(key, "test") == 0) {
+                test = item;
+            }
+            break;
+
+        case 'c':
+            if (created_at == NULL && strcmp(key, "created_at") == 0) {
+                created_at = item;
+            }
+            break;
+
+        case 'd':
+            if (data == NULL && strcmp(key, "data") == 0) {
+                data = item;
+            }
+            break;
+
+        case 'i':
+            if (id == NULL && strcmp(key, "id") == 0) {
+                id = item;
+            }
+            break;
+        }
     }
 
-    if (tf_envelope_string(item, &env->event) != 0
+    if (tf_envelope_string(event ? event : type, &env->event) != 0
         || !tf_event_name_valid(env->event.data, env->event.len))
     {
         env->event.data = NULL;
@@ -132,34 +181,27 @@ tf_envelope_parse(const u_char *body, size_t len,
         return TF_ENVELOPE_INVALID;
     }
 
-    item = cJSON_GetObjectItemCaseSensitive(root, "timestamp");
-    if (item == NULL) {
-        item = cJSON_GetObjectItemCaseSensitive(root, "created_at");
-    }
-
-    if (tf_envelope_string(item, &env->time) != 0
+    if (tf_envelope_string(timestamp ? timestamp : created_at, &env->time)
+        != 0
         || tf_time_parse(env->time.data, env->time.len, &env->epoch) != 0)
     {
         return TF_ENVELOPE_INVALID;
     }
 
-    data = cJSON_GetObjectItemCaseSensitive(root, "data");
     if (!cJSON_IsObject(data)) {
         return TF_ENVELOPE_INVALID;
     }
 
-    item = cJSON_GetObjectItemCaseSensitive(root, "id");
-    if (item && tf_envelope_string(item, &env->id) != 0) {
+    if (id && tf_envelope_string(id, &env->id) != 0) {
         return TF_ENVELOPE_INVALID;
     }
 
-    item = cJSON_GetObjectItemCaseSensitive(root, "test");
-    if (item) {
-        if (!cJSON_IsBool(item)) {
+    if (test) {
+        if (!cJSON_IsBool(test)) {
             return TF_ENVELOPE_INVALID;
         }
 
-        env->test = cJSON_IsTrue(item) ? 1 : 0;
+        env->test = cJSON_IsTrue(test) ? 1 : 0;
     }
 
     /* the tenant is optional and its absence or odd shape is not an error */
@@ -210,35 +252,30 @@ tf_event_name_valid(const u_char *p, size_t len)
 }
 
 
+/*
+ * Run on a body cJSON has accepted, where a backslash only ever starts an
+ * escape of two characters or, for \uXXXX, six: most bodies have none.
+ */
+
 static int
 tf_envelope_has_nul(const u_char *p, size_t len)
 {
-    size_t         n;
-    const u_char  *u, *b, *last;
+    const u_char  *b, *last;
 
     last = p + len;
 
     for ( ;; ) {
-        u = memchr(p, 'u', last - p);
+        b = memchr(p, '\\', last - p);
 
-        if (u == NULL || last - u < 5) {
+        if (b == NULL || last - b < 6) {
             return 0;
         }
 
-        if (u > p && u[-1] == '\\' && memcmp(u + 1, "0000", 4) == 0) {
-
-            /* an odd run of backslashes escapes the "u" */
-
-            for (n = 0, b = u - 1; b >= p && *b == '\\'; b--) {
-                n++;
-            }
-
-            if (n % 2) {
-                return 1;
-            }
+        if (b[1] == 'u' && memcmp(b + 2, "0000", 4) == 0) {
+            return 1;
         }
 
-        p = u + 1;
+        p = b + 2;
     }
 }
 
