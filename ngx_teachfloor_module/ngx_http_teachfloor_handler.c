@@ -37,7 +37,9 @@ static ngx_int_t ngx_http_teachfloor_body(ngx_http_request_t *r,
 static ngx_int_t ngx_http_teachfloor_verify(ngx_http_request_t *r,
     ngx_http_teachfloor_loc_conf_t *tlcf, ngx_http_teachfloor_ctx_t *ctx,
     tf_chunk_t *chunks, size_t nchunks);
-static void *ngx_http_teachfloor_json_alloc(void *pool, size_t size);
+static void *ngx_http_teachfloor_json_alloc(void *data, size_t size);
+static ngx_int_t ngx_http_teachfloor_keep_envelope(ngx_http_request_t *r,
+    tf_envelope_t *env);
 static ngx_int_t ngx_http_teachfloor_apply_limits(ngx_http_request_t *r,
     ngx_http_teachfloor_loc_conf_t *tlcf, ngx_http_teachfloor_ctx_t *ctx);
 static ngx_int_t ngx_http_teachfloor_answer(ngx_http_request_t *r,
@@ -70,6 +72,24 @@ static ngx_http_teachfloor_answer_t  ngx_http_teachfloor_answers[] = {
 
 static ngx_str_t  ngx_http_teachfloor_json_type =
     ngx_string("application/json");
+
+
+/*
+ * cJSON's tree lives only while the verdict is taken: its nodes go to a
+ * per-worker arena, reused by every request, and only the few envelope
+ * strings the request keeps are copied to its pool.  Parses never overlap
+ * in a worker; one that outgrows the arena goes on in the request pool.
+ */
+
+#define NGX_HTTP_TF_ARENA_SIZE  65536
+
+typedef struct {
+    u_char                     *pos;
+    u_char                     *last;
+    ngx_pool_t                 *pool;
+} ngx_http_teachfloor_arena_t;
+
+static u_char  ngx_http_teachfloor_arena_mem[NGX_HTTP_TF_ARENA_SIZE];
 
 
 ngx_int_t
@@ -253,7 +273,10 @@ ngx_http_teachfloor_check_header(ngx_http_request_t *r,
             i = 0;
         }
 
-        if (h[i].key.len == tlcf->header.len
+        /* nginx hashes every request header's lowercase name as it reads */
+
+        if (h[i].hash == tlcf->header_hash
+            && h[i].key.len == tlcf->header.len
             && ngx_strncasecmp(h[i].key.data, tlcf->header.data,
                                tlcf->header.len) == 0)
         {
@@ -365,6 +388,7 @@ ngx_http_teachfloor_decide(ngx_http_request_t *r,
     tf_chunk_t        *chunks;
     const u_char      *json;
     tf_allocator_t     allocator;
+    ngx_http_teachfloor_arena_t  arena;
     tf_envelope_t     *env;
     tf_envelope_rc_e   erc;
 
@@ -400,8 +424,12 @@ ngx_http_teachfloor_decide(ngx_http_request_t *r,
         }
     }
 
+    arena.pos = ngx_http_teachfloor_arena_mem;
+    arena.last = ngx_http_teachfloor_arena_mem + NGX_HTTP_TF_ARENA_SIZE;
+    arena.pool = r->pool;
+
     allocator.alloc = ngx_http_teachfloor_json_alloc;
-    allocator.ctx = r->pool;
+    allocator.ctx = &arena;
 
     env = &ctx->envelope;
     erc = tf_envelope_parse(json, total, &allocator, env);
@@ -409,6 +437,10 @@ ngx_http_teachfloor_decide(ngx_http_request_t *r,
     if (erc == TF_ENVELOPE_MALFORMED_JSON) {
         ctx->result = NGX_HTTP_TF_MALFORMED_JSON;
         return NGX_OK;
+    }
+
+    if (ngx_http_teachfloor_keep_envelope(r, env) != NGX_OK) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
 
     ctx->verified = 1;
@@ -721,9 +753,56 @@ ngx_http_teachfloor_verify(ngx_http_request_t *r,
 
 
 static void *
-ngx_http_teachfloor_json_alloc(void *pool, size_t size)
+ngx_http_teachfloor_json_alloc(void *data, size_t size)
 {
-    return ngx_palloc(pool, size);
+    ngx_http_teachfloor_arena_t  *arena = data;
+
+    u_char  *p;
+
+    p = ngx_align_ptr(arena->pos, NGX_ALIGNMENT);
+
+    if (size <= (size_t) (arena->last - p)) {
+        arena->pos = p + size;
+        return p;
+    }
+
+    return ngx_palloc(arena->pool, size);
+}
+
+
+static u_char *
+ngx_http_teachfloor_keep(u_char *p, tf_str_t *s)
+{
+    if (s->len == 0) {
+        return p;
+    }
+
+    ngx_memcpy(p, s->data, s->len);
+    s->data = p;
+
+    return p + s->len;
+}
+
+
+/* the envelope's strings, out of the arena, for the rest of the request */
+
+static ngx_int_t
+ngx_http_teachfloor_keep_envelope(ngx_http_request_t *r, tf_envelope_t *env)
+{
+    u_char  *p;
+
+    p = ngx_pnalloc(r->pool, env->event.len + env->id.len + env->time.len
+                             + env->organization_id.len + 1);
+    if (p == NULL) {
+        return NGX_ERROR;
+    }
+
+    p = ngx_http_teachfloor_keep(p, &env->event);
+    p = ngx_http_teachfloor_keep(p, &env->id);
+    p = ngx_http_teachfloor_keep(p, &env->time);
+    (void) ngx_http_teachfloor_keep(p, &env->organization_id);
+
+    return NGX_OK;
 }
 
 

@@ -316,6 +316,8 @@ ngx_http_teachfloor_merge_loc_conf(ngx_conf_t *cf, void *parent, void *child)
     ngx_conf_merge_ptr_value(conf->secrets, prev->secrets, NULL);
     ngx_conf_merge_str_value(conf->header, prev->header,
                              "Teachfloor-Signature");
+
+    conf->header_hash = ngx_hash_key_lc(conf->header.data, conf->header.len);
     ngx_conf_merge_uint_value(conf->log_level, prev->log_level, NGX_LOG_WARN);
     ngx_conf_merge_ptr_value(conf->events, prev->events, NULL);
     ngx_conf_merge_uint_value(conf->filtered_status, prev->filtered_status,

@@ -69,6 +69,7 @@ typedef struct {
     ngx_flag_t                  enable;
     ngx_array_t                *secrets;    /* ngx_http_teachfloor_secret_t */
     ngx_str_t                   header;
+    ngx_uint_t                  header_hash;    /* of its lowercase name */
     ngx_uint_t                  log_level;
     ngx_array_t                *events;     /* tf_pattern_t */
     ngx_uint_t                  filtered_status;

@@ -22,43 +22,35 @@
 #define TF_HMAC_BLOCK  64
 
 
-static int
-tf_hex_value(u_char c)
-{
-    if (c >= '0' && c <= '9') {
-        return c - '0';
-    }
-
-    c |= 0x20;
-
-    if (c >= 'a' && c <= 'f') {
-        return c - 'a' + 10;
-    }
-
-    return -1;
-}
+/* a hex digit's value plus one; zero for anything else */
+static const u_char  tf_hex[256] = {
+    ['0'] = 1, ['1'] = 2, ['2'] = 3, ['3'] = 4, ['4'] = 5,
+    ['5'] = 6, ['6'] = 7, ['7'] = 8, ['8'] = 9, ['9'] = 10,
+    ['a'] = 11, ['b'] = 12, ['c'] = 13, ['d'] = 14, ['e'] = 15, ['f'] = 16,
+    ['A'] = 11, ['B'] = 12, ['C'] = 13, ['D'] = 14, ['E'] = 15, ['F'] = 16
+};
 
 
 int
 tf_signature_decode(const u_char *hex, size_t len,
     u_char digest[TF_DIGEST_LEN])
 {
-    int     hi, lo;
     size_t  i;
+    u_char  hi, lo;
 
     if (len != TF_SIGNATURE_LEN) {
         return -1;
     }
 
     for (i = 0; i < TF_DIGEST_LEN; i++) {
-        hi = tf_hex_value(hex[2 * i]);
-        lo = tf_hex_value(hex[2 * i + 1]);
+        hi = tf_hex[hex[2 * i]];
+        lo = tf_hex[hex[2 * i + 1]];
 
-        if (hi < 0 || lo < 0) {
+        if (hi == 0 || lo == 0) {
             return -1;
         }
 
-        digest[i] = (u_char) (hi << 4 | lo);
+        digest[i] = (u_char) ((hi - 1) << 4 | (lo - 1));
     }
 
     return 0;
@@ -118,8 +110,6 @@ tf_hmac_compute(const tf_hmac_key_t *key, const tf_chunk_t *chunks,
     sha = key->outer;
     SHA256_Update(&sha, inner, TF_DIGEST_LEN);
     SHA256_Final(digest, &sha);
-
-    OPENSSL_cleanse(&sha, sizeof(sha));
 }
 
 
