@@ -37,7 +37,7 @@ static ngx_int_t ngx_http_teachfloor_body(ngx_http_request_t *r,
 static ngx_int_t ngx_http_teachfloor_verify(ngx_http_request_t *r,
     ngx_http_teachfloor_loc_conf_t *tlcf, ngx_http_teachfloor_ctx_t *ctx,
     tf_chunk_t *chunks, size_t nchunks);
-static void *ngx_http_teachfloor_json_alloc(void *data, size_t size);
+static void *ngx_http_teachfloor_json_alloc(void *pool, size_t size);
 static ngx_int_t ngx_http_teachfloor_keep_envelope(ngx_http_request_t *r,
     tf_envelope_t *env);
 static ngx_int_t ngx_http_teachfloor_apply_limits(ngx_http_request_t *r,
@@ -82,12 +82,6 @@ static ngx_str_t  ngx_http_teachfloor_json_type =
  */
 
 #define NGX_HTTP_TF_ARENA_SIZE  65536
-
-typedef struct {
-    u_char                     *pos;
-    u_char                     *last;
-    ngx_pool_t                 *pool;
-} ngx_http_teachfloor_arena_t;
 
 static u_char  ngx_http_teachfloor_arena_mem[NGX_HTTP_TF_ARENA_SIZE];
 
@@ -388,7 +382,6 @@ ngx_http_teachfloor_decide(ngx_http_request_t *r,
     tf_chunk_t        *chunks;
     const u_char      *json;
     tf_allocator_t     allocator;
-    ngx_http_teachfloor_arena_t  arena;
     tf_envelope_t     *env;
     tf_envelope_rc_e   erc;
 
@@ -424,12 +417,10 @@ ngx_http_teachfloor_decide(ngx_http_request_t *r,
         }
     }
 
-    arena.pos = ngx_http_teachfloor_arena_mem;
-    arena.last = ngx_http_teachfloor_arena_mem + NGX_HTTP_TF_ARENA_SIZE;
-    arena.pool = r->pool;
-
     allocator.alloc = ngx_http_teachfloor_json_alloc;
-    allocator.ctx = &arena;
+    allocator.ctx = r->pool;
+    allocator.pos = ngx_http_teachfloor_arena_mem;
+    allocator.last = ngx_http_teachfloor_arena_mem + NGX_HTTP_TF_ARENA_SIZE;
 
     env = &ctx->envelope;
     erc = tf_envelope_parse(json, total, &allocator, env);
@@ -753,20 +744,9 @@ ngx_http_teachfloor_verify(ngx_http_request_t *r,
 
 
 static void *
-ngx_http_teachfloor_json_alloc(void *data, size_t size)
+ngx_http_teachfloor_json_alloc(void *pool, size_t size)
 {
-    ngx_http_teachfloor_arena_t  *arena = data;
-
-    u_char  *p;
-
-    p = ngx_align_ptr(arena->pos, NGX_ALIGNMENT);
-
-    if (size <= (size_t) (arena->last - p)) {
-        arena->pos = p + size;
-        return p;
-    }
-
-    return ngx_palloc(arena->pool, size);
+    return ngx_palloc(pool, size);
 }
 
 

@@ -17,7 +17,8 @@ static void *tf_json_malloc(size_t size);
 static void tf_json_free(void *p);
 static int tf_envelope_has_nul(const u_char *p, size_t len);
 static int tf_envelope_string(const cJSON *item, tf_str_t *s);
-static int tf_envelope_id(const cJSON *item, const tf_allocator_t *allocator,
+static void *tf_envelope_alloc(tf_allocator_t *a, size_t size);
+static int tf_envelope_id(const cJSON *item, tf_allocator_t *allocator,
     tf_str_t *s);
 
 
@@ -26,7 +27,7 @@ static int tf_envelope_id(const cJSON *item, const tf_allocator_t *allocator,
  * is kept here.  nginx workers are single-threaded, and outside a parse the
  * hooks behave as malloc() and free(), so other cJSON users are unaffected.
  */
-static const tf_allocator_t  *tf_json_allocator;
+static tf_allocator_t  *tf_json_allocator;
 
 
 void
@@ -45,10 +46,30 @@ static void *
 tf_json_malloc(size_t size)
 {
     if (tf_json_allocator) {
-        return tf_json_allocator->alloc(tf_json_allocator->ctx, size);
+        return tf_envelope_alloc(tf_json_allocator, size);
     }
 
     return malloc(size);
+}
+
+
+static void *
+tf_envelope_alloc(tf_allocator_t *a, size_t size)
+{
+    u_char  *p;
+
+    /* cJSON's nodes hold pointers and doubles */
+
+    if (a->pos) {
+        p = (u_char *) (((uintptr_t) a->pos + 7) & ~(uintptr_t) 7);
+
+        if (p <= a->last && size <= (size_t) (a->last - p)) {
+            a->pos = p + size;
+            return p;
+        }
+    }
+
+    return a->alloc(a->ctx, size);
 }
 
 
@@ -65,7 +86,7 @@ tf_json_free(void *p)
 
 tf_envelope_rc_e
 tf_envelope_parse(const u_char *body, size_t len,
-    const tf_allocator_t *allocator, tf_envelope_t *env)
+    tf_allocator_t *allocator, tf_envelope_t *env)
 {
     size_t         rest;
     cJSON         *root, *item, *data, *org, *event, *type, *timestamp,
@@ -301,7 +322,7 @@ tf_envelope_string(const cJSON *item, tf_str_t *s)
 /* a non-empty string, or an integral number printed in decimal */
 
 static int
-tf_envelope_id(const cJSON *item, const tf_allocator_t *allocator,
+tf_envelope_id(const cJSON *item, tf_allocator_t *allocator,
     tf_str_t *s)
 {
     int      n;
@@ -330,7 +351,7 @@ tf_envelope_id(const cJSON *item, const tf_allocator_t *allocator,
         return -1;
     }
 
-    buf = allocator->alloc(allocator->ctx, 24);
+    buf = tf_envelope_alloc(allocator, 24);
     if (buf == NULL) {
         return -1;
     }

@@ -25,13 +25,16 @@ typedef struct {
 
 
 /*
- * Where cJSON's nodes and strings go during one parse.  alloc() must return
- * memory that lives as long as the envelope is used; nothing is freed one by
- * one (an nginx request pool, or an arena in tests).
+ * Where cJSON's nodes and strings go during one parse: first the block from
+ * pos to last, bumped along (pos may be NULL: no block), then alloc().
+ * Nothing is freed one by one: the memory must live as long as the
+ * envelope's strings are used (an nginx request pool, an arena in tests).
  */
 typedef struct {
     void         *(*alloc)(void *ctx, size_t size);
     void           *ctx;
+    u_char         *pos;
+    u_char         *last;
 } tf_allocator_t;
 
 
@@ -62,7 +65,7 @@ void tf_envelope_init(void);
  * valid itself.
  */
 tf_envelope_rc_e tf_envelope_parse(const u_char *body, size_t len,
-    const tf_allocator_t *allocator, tf_envelope_t *env);
+    tf_allocator_t *allocator, tf_envelope_t *env);
 
 /* "resource.action": two or more dot-separated segments of [a-z0-9_] */
 int tf_event_name_valid(const u_char *p, size_t len);
