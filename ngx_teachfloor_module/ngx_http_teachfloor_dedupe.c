@@ -30,18 +30,8 @@ typedef struct {
 } ngx_http_teachfloor_dedupe_node_t;
 
 
-typedef struct {
-    ngx_rbtree_t                    rbtree;
-    ngx_rbtree_node_t               sentinel;
-    ngx_queue_t                     queue;
-    ngx_uint_t                      nodes;
-    ngx_atomic_t                    evictions;
-} ngx_http_teachfloor_dedupe_shctx_t;
-
-
 struct ngx_http_teachfloor_dedupe_zone_s {
-    ngx_http_teachfloor_dedupe_shctx_t  *sh;
-    ngx_slab_pool_t                     *shpool;
+    ngx_http_teachfloor_shm_t            shm;       /* first */
     ngx_msec_t                           ttl;
     ngx_msec_t                           in_flight;
     ngx_shm_zone_t                      *shm_zone;
@@ -66,7 +56,6 @@ static void ngx_http_teachfloor_dedupe_cleanup(void *data);
 extern ngx_module_t  ngx_http_proxy_module;
 
 
-static ngx_uint_t  ngx_http_teachfloor_dedupe_tag;
 static uint64_t    ngx_http_teachfloor_dedupe_serial;
 
 
@@ -74,7 +63,6 @@ char *
 ngx_http_teachfloor_dedupe_zone(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf)
 {
-    u_char                             *p;
     ssize_t                             size;
     ngx_str_t                          *value, name, s;
     ngx_msec_t                          ttl, in_flight;
@@ -93,32 +81,9 @@ ngx_http_teachfloor_dedupe_zone(ngx_conf_t *cf, ngx_command_t *cmd,
 
         if (ngx_strncmp(value[i].data, "zone=", 5) == 0) {
 
-            name.data = value[i].data + 5;
-
-            p = (u_char *) ngx_strchr(name.data, ':');
-
-            if (p == NULL) {
-                ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                                   "invalid zone size \"%V\"", &value[i]);
-                return NGX_CONF_ERROR;
-            }
-
-            name.len = p - name.data;
-
-            s.data = p + 1;
-            s.len = value[i].data + value[i].len - s.data;
-
-            size = ngx_parse_size(&s);
-
-            if (size == NGX_ERROR) {
-                ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                                   "invalid zone size \"%V\"", &value[i]);
-                return NGX_CONF_ERROR;
-            }
-
-            if (size < (ssize_t) (8 * ngx_pagesize)) {
-                ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                                   "zone \"%V\" is too small", &value[i]);
+            if (ngx_http_teachfloor_zone_param(cf, &value[i], &name, &size)
+                != NGX_CONF_OK)
+            {
                 return NGX_CONF_ERROR;
             }
 
@@ -328,50 +293,14 @@ ngx_http_teachfloor_dedupe_init_zone(ngx_shm_zone_t *shm_zone, void *data)
 {
     ngx_http_teachfloor_dedupe_zone_t  *ozone = data;
 
-    size_t                              len;
     ngx_http_teachfloor_dedupe_zone_t  *zone;
 
     zone = shm_zone->data;
 
-    if (ozone) {
-        zone->sh = ozone->sh;
-        zone->shpool = ozone->shpool;
-        return NGX_OK;
-    }
-
-    zone->shpool = (ngx_slab_pool_t *) shm_zone->shm.addr;
-
-    if (shm_zone->shm.exists) {
-        zone->sh = zone->shpool->data;
-        return NGX_OK;
-    }
-
-    zone->sh = ngx_slab_alloc(zone->shpool,
-                              sizeof(ngx_http_teachfloor_dedupe_shctx_t));
-    if (zone->sh == NULL) {
-        return NGX_ERROR;
-    }
-
-    zone->shpool->data = zone->sh;
-
-    ngx_rbtree_init(&zone->sh->rbtree, &zone->sh->sentinel,
-                    ngx_rbtree_insert_value);
-
-    ngx_queue_init(&zone->sh->queue);
-
-    len = sizeof(" in teachfloor_dedupe_zone \"\"") + shm_zone->shm.name.len;
-
-    zone->shpool->log_ctx = ngx_slab_alloc(zone->shpool, len);
-    if (zone->shpool->log_ctx == NULL) {
-        return NGX_ERROR;
-    }
-
-    ngx_sprintf(zone->shpool->log_ctx, " in teachfloor_dedupe_zone \"%V\"%Z",
-                &shm_zone->shm.name);
-
-    zone->shpool->log_nomem = 0;
-
-    return NGX_OK;
+    return ngx_http_teachfloor_shm_init(shm_zone, &zone->shm,
+                                        ozone ? &ozone->shm : NULL,
+                                        ngx_rbtree_insert_value,
+                                        "teachfloor_dedupe_zone");
 }
 
 
@@ -412,7 +341,7 @@ ngx_http_teachfloor_dedupe_check(ngx_http_request_t *r,
 
     now = ngx_current_msec;
 
-    ngx_shmtx_lock(&zone->shpool->mutex);
+    ngx_shmtx_lock(&zone->shm.shpool->mutex);
 
     ngx_http_teachfloor_dedupe_expire(zone, 0);
 
@@ -421,13 +350,13 @@ ngx_http_teachfloor_dedupe_check(ngx_http_request_t *r,
     if (dn && (ngx_msec_int_t) (dn->expires - now) > 0) {
 
         if (dn->state == NGX_HTTP_TF_DELIVERED) {
-            ngx_shmtx_unlock(&zone->shpool->mutex);
+            ngx_shmtx_unlock(&zone->shm.shpool->mutex);
             return NGX_DECLINED;
         }
 
         ctx->retry_after = (time_t) ((dn->expires - now + 999) / 1000);
 
-        ngx_shmtx_unlock(&zone->shpool->mutex);
+        ngx_shmtx_unlock(&zone->shm.shpool->mutex);
         return NGX_BUSY;
     }
 
@@ -435,17 +364,17 @@ ngx_http_teachfloor_dedupe_check(ngx_http_request_t *r,
         ngx_http_teachfloor_dedupe_free(zone, dn);
     }
 
-    node = ngx_slab_alloc_locked(zone->shpool, sizeof(ngx_rbtree_node_t)
+    node = ngx_slab_alloc_locked(zone->shm.shpool, sizeof(ngx_rbtree_node_t)
                                  + sizeof(ngx_http_teachfloor_dedupe_node_t));
 
     if (node == NULL) {
         ngx_http_teachfloor_dedupe_expire(zone, 1);
 
-        node = ngx_slab_alloc_locked(zone->shpool, sizeof(ngx_rbtree_node_t)
+        node = ngx_slab_alloc_locked(zone->shm.shpool, sizeof(ngx_rbtree_node_t)
                                  + sizeof(ngx_http_teachfloor_dedupe_node_t));
 
         if (node == NULL) {
-            ngx_shmtx_unlock(&zone->shpool->mutex);
+            ngx_shmtx_unlock(&zone->shm.shpool->mutex);
 
             ngx_log_error(NGX_LOG_ALERT, r->connection->log, 0,
                           "teachfloor_dedupe_zone \"%V\" is full, the event "
@@ -468,11 +397,11 @@ ngx_http_teachfloor_dedupe_check(ngx_http_request_t *r,
 
     ngx_memcpy(dn->digest, ctx->dedupe_key, TF_DIGEST_LEN);
 
-    ngx_rbtree_insert(&zone->sh->rbtree, node);
-    ngx_queue_insert_head(&zone->sh->queue, &dn->queue);
-    zone->sh->nodes++;
+    ngx_rbtree_insert(&zone->shm.sh->rbtree, node);
+    ngx_queue_insert_head(&zone->shm.sh->queue, &dn->queue);
+    zone->shm.sh->nodes++;
 
-    ngx_shmtx_unlock(&zone->shpool->mutex);
+    ngx_shmtx_unlock(&zone->shm.shpool->mutex);
 
     ctx->dedupe_owner = dn->owner;
     ctx->dedupe_zone = zone;
@@ -536,7 +465,7 @@ ngx_http_teachfloor_dedupe_settle(ngx_http_teachfloor_ctx_t *ctx,
 
     ngx_memcpy(&hash, ctx->dedupe_key, sizeof(uint32_t));
 
-    ngx_shmtx_lock(&zone->shpool->mutex);
+    ngx_shmtx_lock(&zone->shm.shpool->mutex);
 
     dn = ngx_http_teachfloor_dedupe_find(zone, ctx->dedupe_key, hash);
 
@@ -548,14 +477,14 @@ ngx_http_teachfloor_dedupe_settle(ngx_http_teachfloor_ctx_t *ctx,
             dn->expires = ngx_current_msec + zone->ttl;
 
             ngx_queue_remove(&dn->queue);
-            ngx_queue_insert_head(&zone->sh->queue, &dn->queue);
+            ngx_queue_insert_head(&zone->shm.sh->queue, &dn->queue);
 
         } else {
             ngx_http_teachfloor_dedupe_free(zone, dn);
         }
     }
 
-    ngx_shmtx_unlock(&zone->shpool->mutex);
+    ngx_shmtx_unlock(&zone->shm.shpool->mutex);
 }
 
 
@@ -567,8 +496,8 @@ ngx_http_teachfloor_dedupe_find(ngx_http_teachfloor_dedupe_zone_t *zone,
     ngx_rbtree_node_t                  *node, *sentinel;
     ngx_http_teachfloor_dedupe_node_t  *dn;
 
-    node = zone->sh->rbtree.root;
-    sentinel = zone->sh->rbtree.sentinel;
+    node = zone->shm.sh->rbtree.root;
+    sentinel = zone->shm.sh->rbtree.sentinel;
 
     while (node != sentinel) {
 
@@ -607,10 +536,10 @@ ngx_http_teachfloor_dedupe_free(ngx_http_teachfloor_dedupe_zone_t *zone,
                ((u_char *) dn - offsetof(ngx_rbtree_node_t, color));
 
     ngx_queue_remove(&dn->queue);
-    ngx_rbtree_delete(&zone->sh->rbtree, node);
-    ngx_slab_free_locked(zone->shpool, node);
+    ngx_rbtree_delete(&zone->shm.sh->rbtree, node);
+    ngx_slab_free_locked(zone->shm.shpool, node);
 
-    zone->sh->nodes--;
+    zone->shm.sh->nodes--;
 }
 
 
@@ -630,11 +559,11 @@ ngx_http_teachfloor_dedupe_expire(ngx_http_teachfloor_dedupe_zone_t *zone,
 
     for (n = 0; n < 3; n++) {
 
-        if (ngx_queue_empty(&zone->sh->queue)) {
+        if (ngx_queue_empty(&zone->shm.sh->queue)) {
             return;
         }
 
-        q = ngx_queue_last(&zone->sh->queue);
+        q = ngx_queue_last(&zone->shm.sh->queue);
         dn = ngx_queue_data(q, ngx_http_teachfloor_dedupe_node_t, queue);
 
         if ((ngx_msec_int_t) (dn->expires - ngx_current_msec) > 0) {
@@ -643,34 +572,10 @@ ngx_http_teachfloor_dedupe_expire(ngx_http_teachfloor_dedupe_zone_t *zone,
                 return;
             }
 
-            (void) ngx_atomic_fetch_add(&zone->sh->evictions, 1);
+            (void) ngx_atomic_fetch_add(&zone->shm.sh->evictions, 1);
         }
 
         ngx_http_teachfloor_dedupe_free(zone, dn);
     }
 }
 
-
-/* for the metrics endpoint: read without the lock, a moment's view */
-
-ngx_int_t
-ngx_http_teachfloor_dedupe_stats(ngx_shm_zone_t *shm_zone, ngx_uint_t *entries,
-    ngx_atomic_uint_t *evictions)
-{
-    ngx_http_teachfloor_dedupe_zone_t  *zone;
-
-    if (shm_zone->tag != &ngx_http_teachfloor_dedupe_tag) {
-        return NGX_DECLINED;
-    }
-
-    zone = shm_zone->data;
-
-    if (zone == NULL || zone->sh == NULL) {
-        return NGX_DECLINED;
-    }
-
-    *entries = zone->sh->nodes;
-    *evictions = zone->sh->evictions;
-
-    return NGX_OK;
-}

@@ -29,17 +29,7 @@ typedef struct {
 
 
 typedef struct {
-    ngx_rbtree_t                    rbtree;
-    ngx_rbtree_node_t               sentinel;
-    ngx_queue_t                     queue;
-    ngx_uint_t                      nodes;
-    ngx_atomic_t                    evictions;
-} ngx_http_teachfloor_limit_shctx_t;
-
-
-typedef struct {
-    ngx_http_teachfloor_limit_shctx_t  *sh;
-    ngx_slab_pool_t                    *shpool;
+    ngx_http_teachfloor_shm_t           shm;        /* first */
     /* thousandths of a request per second */
     ngx_uint_t                          rate;
     ngx_http_complex_value_t            key;
@@ -70,10 +60,6 @@ static void ngx_http_teachfloor_limit_expire(
     ngx_http_teachfloor_limit_zone_t *zone, ngx_uint_t force);
 
 
-/* distinct from the other teachfloor zones: one name, one use */
-static ngx_uint_t  ngx_http_teachfloor_limit_tag;
-
-
 char *
 ngx_http_teachfloor_limit_zone(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf)
@@ -81,7 +67,7 @@ ngx_http_teachfloor_limit_zone(ngx_conf_t *cf, ngx_command_t *cmd,
     u_char                            *p;
     size_t                             len;
     ssize_t                            size;
-    ngx_str_t                         *value, name, s;
+    ngx_str_t                         *value, name;
     ngx_int_t                          rate, scale;
     ngx_uint_t                         i;
     ngx_shm_zone_t                    *shm_zone;
@@ -114,32 +100,9 @@ ngx_http_teachfloor_limit_zone(ngx_conf_t *cf, ngx_command_t *cmd,
 
         if (ngx_strncmp(value[i].data, "zone=", 5) == 0) {
 
-            name.data = value[i].data + 5;
-
-            p = (u_char *) ngx_strchr(name.data, ':');
-
-            if (p == NULL) {
-                ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                                   "invalid zone size \"%V\"", &value[i]);
-                return NGX_CONF_ERROR;
-            }
-
-            name.len = p - name.data;
-
-            s.data = p + 1;
-            s.len = value[i].data + value[i].len - s.data;
-
-            size = ngx_parse_size(&s);
-
-            if (size == NGX_ERROR) {
-                ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                                   "invalid zone size \"%V\"", &value[i]);
-                return NGX_CONF_ERROR;
-            }
-
-            if (size < (ssize_t) (8 * ngx_pagesize)) {
-                ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                                   "zone \"%V\" is too small", &value[i]);
+            if (ngx_http_teachfloor_zone_param(cf, &value[i], &name, &size)
+                != NGX_CONF_OK)
+            {
                 return NGX_CONF_ERROR;
             }
 
@@ -379,7 +342,6 @@ ngx_http_teachfloor_limit_init_zone(ngx_shm_zone_t *shm_zone, void *data)
 {
     ngx_http_teachfloor_limit_zone_t  *ozone = data;
 
-    size_t                             len;
     ngx_http_teachfloor_limit_zone_t  *zone;
 
     zone = shm_zone->data;
@@ -399,47 +361,12 @@ ngx_http_teachfloor_limit_init_zone(ngx_shm_zone_t *shm_zone, void *data)
         }
 
         /* a reload keeps every source's budget; a new rate applies to it */
-
-        zone->sh = ozone->sh;
-        zone->shpool = ozone->shpool;
-
-        return NGX_OK;
     }
 
-    zone->shpool = (ngx_slab_pool_t *) shm_zone->shm.addr;
-
-    if (shm_zone->shm.exists) {
-        zone->sh = zone->shpool->data;
-        return NGX_OK;
-    }
-
-    zone->sh = ngx_slab_alloc(zone->shpool,
-                              sizeof(ngx_http_teachfloor_limit_shctx_t));
-    if (zone->sh == NULL) {
-        return NGX_ERROR;
-    }
-
-    zone->shpool->data = zone->sh;
-
-    ngx_rbtree_init(&zone->sh->rbtree, &zone->sh->sentinel,
-                    ngx_http_teachfloor_limit_rbtree_insert_value);
-
-    ngx_queue_init(&zone->sh->queue);
-
-    len = sizeof(" in teachfloor_limit_zone \"\"") + shm_zone->shm.name.len;
-
-    zone->shpool->log_ctx = ngx_slab_alloc(zone->shpool, len);
-    if (zone->shpool->log_ctx == NULL) {
-        return NGX_ERROR;
-    }
-
-    ngx_sprintf(zone->shpool->log_ctx, " in teachfloor_limit_zone \"%V\"%Z",
-                &shm_zone->shm.name);
-
-    /* a full zone lets events through with an alert of its own */
-    zone->shpool->log_nomem = 0;
-
-    return NGX_OK;
+    return ngx_http_teachfloor_shm_init(shm_zone, &zone->shm,
+                               ozone ? &ozone->shm : NULL,
+                               ngx_http_teachfloor_limit_rbtree_insert_value,
+                               "teachfloor_limit_zone");
 }
 
 
@@ -604,7 +531,7 @@ ngx_http_teachfloor_limit_lookup(ngx_http_teachfloor_limit_t *limit,
     zone = limit->shm_zone->data;
     hash = ngx_crc32_short(key->data, key->len);
 
-    ngx_shmtx_lock(&zone->shpool->mutex);
+    ngx_shmtx_lock(&zone->shm.shpool->mutex);
 
     ngx_http_teachfloor_limit_expire(zone, 0);
 
@@ -629,7 +556,7 @@ ngx_http_teachfloor_limit_lookup(ngx_http_teachfloor_limit_t *limit,
         *excess = e;
 
         if ((ngx_uint_t) e > limit->burst) {
-            ngx_shmtx_unlock(&zone->shpool->mutex);
+            ngx_shmtx_unlock(&zone->shm.shpool->mutex);
             return NGX_BUSY;
         }
 
@@ -641,17 +568,17 @@ ngx_http_teachfloor_limit_lookup(ngx_http_teachfloor_limit_t *limit,
             }
 
             ngx_queue_remove(&lr->queue);
-            ngx_queue_insert_head(&zone->sh->queue, &lr->queue);
+            ngx_queue_insert_head(&zone->shm.sh->queue, &lr->queue);
         }
 
-        ngx_shmtx_unlock(&zone->shpool->mutex);
+        ngx_shmtx_unlock(&zone->shm.shpool->mutex);
         return NGX_OK;
     }
 
     *excess = 0;
 
     if (!account) {
-        ngx_shmtx_unlock(&zone->shpool->mutex);
+        ngx_shmtx_unlock(&zone->shm.shpool->mutex);
         return NGX_OK;
     }
 
@@ -659,15 +586,15 @@ ngx_http_teachfloor_limit_lookup(ngx_http_teachfloor_limit_t *limit,
            + offsetof(ngx_http_teachfloor_limit_node_t, data)
            + key->len;
 
-    node = ngx_slab_alloc_locked(zone->shpool, size);
+    node = ngx_slab_alloc_locked(zone->shm.shpool, size);
 
     if (node == NULL) {
         ngx_http_teachfloor_limit_expire(zone, 1);
 
-        node = ngx_slab_alloc_locked(zone->shpool, size);
+        node = ngx_slab_alloc_locked(zone->shm.shpool, size);
 
         if (node == NULL) {
-            ngx_shmtx_unlock(&zone->shpool->mutex);
+            ngx_shmtx_unlock(&zone->shm.shpool->mutex);
 
             ngx_log_error(NGX_LOG_ALERT, log, 0,
                           "teachfloor_limit_zone \"%V\" is full, the event "
@@ -687,11 +614,11 @@ ngx_http_teachfloor_limit_lookup(ngx_http_teachfloor_limit_t *limit,
 
     ngx_memcpy(lr->data, key->data, key->len);
 
-    ngx_rbtree_insert(&zone->sh->rbtree, node);
-    ngx_queue_insert_head(&zone->sh->queue, &lr->queue);
-    zone->sh->nodes++;
+    ngx_rbtree_insert(&zone->shm.sh->rbtree, node);
+    ngx_queue_insert_head(&zone->shm.sh->queue, &lr->queue);
+    zone->shm.sh->nodes++;
 
-    ngx_shmtx_unlock(&zone->shpool->mutex);
+    ngx_shmtx_unlock(&zone->shm.shpool->mutex);
 
     return NGX_OK;
 }
@@ -705,8 +632,8 @@ ngx_http_teachfloor_limit_find(ngx_http_teachfloor_limit_zone_t *zone,
     ngx_rbtree_node_t                 *node, *sentinel;
     ngx_http_teachfloor_limit_node_t  *lr;
 
-    node = zone->sh->rbtree.root;
-    sentinel = zone->sh->rbtree.sentinel;
+    node = zone->shm.sh->rbtree.root;
+    sentinel = zone->shm.sh->rbtree.sentinel;
 
     while (node != sentinel) {
 
@@ -754,11 +681,11 @@ ngx_http_teachfloor_limit_expire(ngx_http_teachfloor_limit_zone_t *zone,
 
     for (n = 0; n < 3; n++) {
 
-        if (ngx_queue_empty(&zone->sh->queue)) {
+        if (ngx_queue_empty(&zone->shm.sh->queue)) {
             return;
         }
 
-        q = ngx_queue_last(&zone->sh->queue);
+        q = ngx_queue_last(&zone->shm.sh->queue);
 
         lr = ngx_queue_data(q, ngx_http_teachfloor_limit_node_t, queue);
 
@@ -777,7 +704,7 @@ ngx_http_teachfloor_limit_expire(ngx_http_teachfloor_limit_zone_t *zone,
             }
 
         } else {
-            (void) ngx_atomic_fetch_add(&zone->sh->evictions, 1);
+            (void) ngx_atomic_fetch_add(&zone->shm.sh->evictions, 1);
         }
 
         ngx_queue_remove(q);
@@ -785,34 +712,10 @@ ngx_http_teachfloor_limit_expire(ngx_http_teachfloor_limit_zone_t *zone,
         node = (ngx_rbtree_node_t *)
                    ((u_char *) lr - offsetof(ngx_rbtree_node_t, color));
 
-        ngx_rbtree_delete(&zone->sh->rbtree, node);
+        ngx_rbtree_delete(&zone->shm.sh->rbtree, node);
 
-        ngx_slab_free_locked(zone->shpool, node);
-        zone->sh->nodes--;
+        ngx_slab_free_locked(zone->shm.shpool, node);
+        zone->shm.sh->nodes--;
     }
 }
 
-
-/* for the metrics endpoint: read without the lock, a moment's view */
-
-ngx_int_t
-ngx_http_teachfloor_limit_stats(ngx_shm_zone_t *shm_zone, ngx_uint_t *keys,
-    ngx_atomic_uint_t *evictions)
-{
-    ngx_http_teachfloor_limit_zone_t  *zone;
-
-    if (shm_zone->tag != &ngx_http_teachfloor_limit_tag) {
-        return NGX_DECLINED;
-    }
-
-    zone = shm_zone->data;
-
-    if (zone == NULL || zone->sh == NULL) {
-        return NGX_DECLINED;
-    }
-
-    *keys = zone->sh->nodes;
-    *evictions = zone->sh->evictions;
-
-    return NGX_OK;
-}

@@ -515,12 +515,11 @@ ngx_http_teachfloor_metrics_zones(u_char *p, u_char *last, ngx_uint_t dedupe)
                 i = 0;
             }
 
-            if ((dedupe ? ngx_http_teachfloor_dedupe_stats(&shm_zone[i],
-                                                           &items,
-                                                           &evictions)
-                        : ngx_http_teachfloor_limit_stats(&shm_zone[i],
-                                                          &items,
-                                                          &evictions))
+            if (ngx_http_teachfloor_shm_stats(&shm_zone[i],
+                                              dedupe
+                                              ? &ngx_http_teachfloor_dedupe_tag
+                                              : &ngx_http_teachfloor_limit_tag,
+                                              &items, &evictions)
                 != NGX_OK)
             {
                 continue;

@@ -53,6 +53,22 @@ typedef struct {
 } ngx_http_teachfloor_main_conf_t;
 
 
+/* the head of a rate-limit or dedupe zone's shared memory */
+typedef struct {
+    ngx_rbtree_t                rbtree;
+    ngx_rbtree_node_t           sentinel;
+    ngx_queue_t                 queue;      /* least recently used last */
+    ngx_uint_t                  nodes;
+    ngx_atomic_t                evictions;
+} ngx_http_teachfloor_shctx_t;
+
+
+typedef struct {
+    ngx_http_teachfloor_shctx_t  *sh;
+    ngx_slab_pool_t             *shpool;
+} ngx_http_teachfloor_shm_t;
+
+
 typedef struct ngx_http_teachfloor_limit_s  ngx_http_teachfloor_limit_t;
 typedef struct ngx_http_teachfloor_dedupe_zone_s
     ngx_http_teachfloor_dedupe_zone_t;
@@ -136,10 +152,13 @@ void ngx_http_teachfloor_dedupe_release(ngx_http_teachfloor_ctx_t *ctx);
 void ngx_http_teachfloor_dedupe_log(ngx_http_request_t *r,
     ngx_http_teachfloor_ctx_t *ctx, ngx_uint_t status);
 
-ngx_int_t ngx_http_teachfloor_limit_stats(ngx_shm_zone_t *shm_zone,
-    ngx_uint_t *keys, ngx_atomic_uint_t *evictions);
-ngx_int_t ngx_http_teachfloor_dedupe_stats(ngx_shm_zone_t *shm_zone,
-    ngx_uint_t *entries, ngx_atomic_uint_t *evictions);
+char *ngx_http_teachfloor_zone_param(ngx_conf_t *cf, ngx_str_t *value,
+    ngx_str_t *name, ssize_t *size);
+ngx_int_t ngx_http_teachfloor_shm_init(ngx_shm_zone_t *shm_zone,
+    ngx_http_teachfloor_shm_t *shm, ngx_http_teachfloor_shm_t *oshm,
+    ngx_rbtree_insert_pt insert, const char *directive);
+ngx_int_t ngx_http_teachfloor_shm_stats(ngx_shm_zone_t *shm_zone, void *tag,
+    ngx_uint_t *items, ngx_atomic_uint_t *evictions);
 
 char *ngx_http_teachfloor_metrics(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf);
@@ -151,6 +170,8 @@ void ngx_http_teachfloor_metrics_upstream(ngx_http_request_t *r,
 
 
 extern ngx_module_t  ngx_http_teachfloor_module;
+extern ngx_uint_t    ngx_http_teachfloor_limit_tag;
+extern ngx_uint_t    ngx_http_teachfloor_dedupe_tag;
 
 
 #endif /* _NGX_HTTP_TEACHFLOOR_MODULE_H_INCLUDED_ */
