@@ -168,3 +168,48 @@ delayed by
 --- response_body_like: ^upstream: POST
 --- error_log eval
 qr/\[info\] .*teachfloor webhook delayed by \d+ ms/
+
+
+
+=== TEST 8: a reload with a new rate keeps every budget: tenant A, refused before, is still refused
+--- http_config eval
+$::UpstreamConfig . q{
+    teachfloor_limit_zone $teachfloor_organization_id zone=orgs:1m rate=2r/m;
+    teachfloor_limit_zone $teachfloor_organization_id zone=slow:1m rate=30r/m;
+}
+--- config
+    location = /wh {
+        teachfloor_webhook on;
+        teachfloor_secret  whsec_test;
+        teachfloor_limit   zone=orgs;
+        proxy_pass         http://app/received;
+    }
+--- request eval
+"POST /wh\n" . ::ev('org_reload')
+--- error_code: 429
+--- no_error_log
+[alert]
+[crit]
+
+
+
+=== TEST 9: a reload with a new zone size starts an empty zone: tenant A has its budget again
+--- http_config eval
+$::UpstreamConfig . q{
+    teachfloor_limit_zone $teachfloor_organization_id zone=orgs:2m rate=2r/m;
+    teachfloor_limit_zone $teachfloor_organization_id zone=slow:1m rate=30r/m;
+}
+--- config
+    location = /wh {
+        teachfloor_webhook on;
+        teachfloor_secret  whsec_test;
+        teachfloor_limit   zone=orgs;
+        proxy_pass         http://app/received;
+    }
+--- request eval
+"POST /wh\n" . ::ev('org_reload')
+--- error_code: 200
+--- response_body_like: ^upstream: POST
+--- no_error_log
+[alert]
+[crit]
