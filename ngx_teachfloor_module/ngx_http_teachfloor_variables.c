@@ -109,9 +109,8 @@ ngx_http_teachfloor_test_variable(ngx_http_request_t *r,
         return NGX_OK;
     }
 
-    ngx_http_teachfloor_set_variable(v,
-                                     (u_char *) (ctx->envelope.test ? "1" : "0"),
-                                     1);
+    ngx_http_teachfloor_set_variable(v, (u_char *) (ctx->envelope.test
+                                                    ? "1" : "0"), 1);
 
     return NGX_OK;
 }
