@@ -41,6 +41,9 @@ struct ngx_http_teachfloor_dedupe_zone_s {
 
 static ngx_int_t ngx_http_teachfloor_dedupe_init_zone(
     ngx_shm_zone_t *shm_zone, void *data);
+static void ngx_http_teachfloor_dedupe_rbtree_insert_value(
+    ngx_rbtree_node_t *temp, ngx_rbtree_node_t *node,
+    ngx_rbtree_node_t *sentinel);
 static ngx_http_teachfloor_dedupe_node_t *ngx_http_teachfloor_dedupe_find(
     ngx_http_teachfloor_dedupe_zone_t *zone, u_char *digest, uint32_t hash);
 static void ngx_http_teachfloor_dedupe_free(
@@ -51,9 +54,6 @@ static void ngx_http_teachfloor_dedupe_expire(
 static void ngx_http_teachfloor_dedupe_settle(ngx_http_teachfloor_ctx_t *ctx,
     ngx_uint_t delivered);
 static void ngx_http_teachfloor_dedupe_cleanup(void *data);
-
-
-extern ngx_module_t  ngx_http_proxy_module;
 
 
 static uint64_t    ngx_http_teachfloor_dedupe_serial;
@@ -221,6 +221,7 @@ char *
 ngx_http_teachfloor_dedupe_check_conf(ngx_conf_t *cf,
     ngx_http_teachfloor_loc_conf_t *conf)
 {
+    ngx_uint_t                          i;
     ngx_http_upstream_conf_t           *ucf;
     ngx_http_teachfloor_dedupe_zone_t  *zone;
 
@@ -273,7 +274,19 @@ ngx_http_teachfloor_dedupe_check_conf(ngx_conf_t *cf,
      * module's configuration begins with its ngx_http_upstream_conf_t.
      */
 
-    ucf = ngx_http_conf_get_module_loc_conf(cf, ngx_http_proxy_module);
+    ucf = NULL;
+
+    /* by name: an nginx built without the proxy module must still load us */
+
+    for (i = 0; cf->cycle->modules[i]; i++) {
+        if (ngx_strcmp(cf->cycle->modules[i]->name, "ngx_http_proxy_module")
+            == 0)
+        {
+            ucf = ((ngx_http_conf_ctx_t *) cf->ctx)
+                      ->loc_conf[cf->cycle->modules[i]->ctx_index];
+            break;
+        }
+    }
 
     if (ucf && ucf->upstream && ucf->ignore_client_abort != 1) {
         ngx_log_error(NGX_LOG_WARN, cf->log, 0,
@@ -298,9 +311,53 @@ ngx_http_teachfloor_dedupe_init_zone(ngx_shm_zone_t *shm_zone, void *data)
     zone = shm_zone->data;
 
     return ngx_http_teachfloor_shm_init(shm_zone, &zone->shm,
-                                        ozone ? &ozone->shm : NULL,
-                                        ngx_rbtree_insert_value,
-                                        "teachfloor_dedupe_zone");
+                              ozone ? &ozone->shm : NULL,
+                              ngx_http_teachfloor_dedupe_rbtree_insert_value,
+                              "teachfloor_dedupe_zone");
+}
+
+
+/*
+ * Digests that share their first four bytes (the tree's key) are ordered
+ * by the rest, the order ngx_http_teachfloor_dedupe_find() searches in.
+ */
+
+static void
+ngx_http_teachfloor_dedupe_rbtree_insert_value(ngx_rbtree_node_t *temp,
+    ngx_rbtree_node_t *node, ngx_rbtree_node_t *sentinel)
+{
+    ngx_rbtree_node_t                 **p;
+    ngx_http_teachfloor_dedupe_node_t  *dn, *dnt;
+
+    for ( ;; ) {
+
+        if (node->key < temp->key) {
+            p = &temp->left;
+
+        } else if (node->key > temp->key) {
+            p = &temp->right;
+
+        } else { /* node->key == temp->key */
+
+            dn = (ngx_http_teachfloor_dedupe_node_t *) &node->color;
+            dnt = (ngx_http_teachfloor_dedupe_node_t *) &temp->color;
+
+            p = (ngx_memcmp(dn->digest, dnt->digest, TF_DIGEST_LEN) < 0)
+                ? &temp->left : &temp->right;
+        }
+
+        if (*p == sentinel) {
+            break;
+        }
+
+        temp = *p;
+    }
+
+    *p = node;
+    node->parent = temp;
+    node->left = sentinel;
+    node->right = sentinel;
+    ngx_rbt_red(node);
 }
 
 

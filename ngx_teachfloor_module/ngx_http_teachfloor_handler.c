@@ -11,7 +11,8 @@
 #include "ngx_http_teachfloor_module.h"
 
 
-#define NGX_HTTP_TF_CHUNKS  8
+/* how much of an event name or a rate-limit key a log line shows */
+#define NGX_HTTP_TF_LOG_NAME_LEN  128
 
 
 typedef struct {
@@ -910,9 +911,13 @@ ngx_http_teachfloor_log(ngx_http_request_t *r, ngx_uint_t level,
 
     p = ngx_slprintf(p, last, "teachfloor webhook %s", what);
 
+    /* a name or key of any length is cut, the line stays one line */
+
     if (ctx->verified && ctx->envelope.event.len) {
         p = ngx_slprintf(p, last, ", event \"%*s\"",
-                         ctx->envelope.event.len, ctx->envelope.event.data);
+                         ngx_min(ctx->envelope.event.len,
+                                 NGX_HTTP_TF_LOG_NAME_LEN),
+                         ctx->envelope.event.data);
     }
 
     zone = ctx->limit_zone;
@@ -920,11 +925,14 @@ ngx_http_teachfloor_log(ngx_http_request_t *r, ngx_uint_t level,
     if (zone) {
         p = ngx_slprintf(p, last, ", zone \"%V\", key \"", zone);
 
-        /* room for the escaped key, each byte up to three */
+        /* each byte of the key escaped takes up to three */
 
-        len = ngx_min(ctx->limit_key.len, (size_t) (last - p - 1) / 3);
-        p = (u_char *) ngx_escape_uri(p, ctx->limit_key.data, len,
-                                      NGX_ESCAPE_URI_COMPONENT);
+        len = ngx_min(ctx->limit_key.len, NGX_HTTP_TF_LOG_NAME_LEN);
+
+        if ((size_t) (last - p) > 3 * len) {
+            p = (u_char *) ngx_escape_uri(p, ctx->limit_key.data, len,
+                                          NGX_ESCAPE_URI_COMPONENT);
+        }
 
         p = ngx_slprintf(p, last, "\"");
     }

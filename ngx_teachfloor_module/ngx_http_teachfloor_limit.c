@@ -56,6 +56,8 @@ static ngx_int_t ngx_http_teachfloor_limit_lookup(
     ngx_int_t *excess, ngx_log_t *log);
 static ngx_http_teachfloor_limit_node_t *ngx_http_teachfloor_limit_find(
     ngx_http_teachfloor_limit_zone_t *zone, ngx_str_t *key, uint32_t hash);
+static void ngx_http_teachfloor_limit_refused(ngx_http_teachfloor_ctx_t *ctx,
+    ngx_http_teachfloor_limit_t *limit, ngx_str_t *key, ngx_int_t excess);
 static void ngx_http_teachfloor_limit_expire(
     ngx_http_teachfloor_limit_zone_t *zone, ngx_uint_t force);
 
@@ -462,15 +464,8 @@ ngx_http_teachfloor_limit_check(ngx_http_request_t *r,
                                               &excess, r->connection->log);
 
         if (rc == NGX_BUSY) {
-            /* when the bucket will have leaked enough for one more event */
-            ctx->retry_after = (time_t) ((excess - limit[i].burst
-                                          + zone->rate - 1) / zone->rate);
-            if (ctx->retry_after < 1) {
-                ctx->retry_after = 1;
-            }
-
-            ctx->limit_zone = &limit[i].shm_zone->shm.name;
-            ctx->limit_key = keys[i];
+            ngx_http_teachfloor_limit_refused(ctx, &limit[i], &keys[i],
+                                              excess);
             return NGX_BUSY;
         }
 
@@ -494,11 +489,24 @@ ngx_http_teachfloor_limit_check(ngx_http_request_t *r,
             return NGX_ERROR;
         }
 
+        zone = limit[i].shm_zone->data;
+
+        /*
+         * Another worker took the last room between the check and now:
+         * refused after all.  Zones charged before this one keep the
+         * charge, a rare and bounded overcount limit_req also accepts.
+         */
+
+        if (rc == NGX_BUSY) {
+            ngx_http_teachfloor_limit_refused(ctx, &limit[i], &keys[i],
+                                              excess);
+            return NGX_BUSY;
+        }
+
         if (rc == NGX_DECLINED || (ngx_uint_t) excess <= limit[i].delay) {
             continue;
         }
 
-        zone = limit[i].shm_zone->data;
         d = (ngx_msec_t) ((excess - limit[i].delay) * 1000 / zone->rate);
 
         if (d > *delay) {
@@ -507,6 +515,27 @@ ngx_http_teachfloor_limit_check(ngx_http_request_t *r,
     }
 
     return NGX_OK;
+}
+
+
+static void
+ngx_http_teachfloor_limit_refused(ngx_http_teachfloor_ctx_t *ctx,
+    ngx_http_teachfloor_limit_t *limit, ngx_str_t *key, ngx_int_t excess)
+{
+    ngx_http_teachfloor_limit_zone_t  *zone;
+
+    zone = limit->shm_zone->data;
+
+    /* when the bucket will have leaked enough for one more event */
+
+    ctx->retry_after = (time_t) ((excess - limit->burst + zone->rate - 1)
+                                 / zone->rate);
+    if (ctx->retry_after < 1) {
+        ctx->retry_after = 1;
+    }
+
+    ctx->limit_zone = &limit->shm_zone->shm.name;
+    ctx->limit_key = *key;
 }
 
 

@@ -359,8 +359,14 @@ ngx_http_teachfloor_merge_loc_conf(ngx_conf_t *cf, void *parent, void *child)
 
     /*
      * The gate only decides; the location's own content handler forwards,
-     * so without one every accepted event would end in a 404.
+     * so without one every accepted event would end in a 404.  An "if"
+     * block or a nested location inherits the gate and runs with the
+     * handler of the location that set it.
      */
+
+    if (!conf->webhook_here) {
+        return NGX_CONF_OK;
+    }
 
     clcf = ngx_http_conf_get_module_loc_conf(cf, ngx_http_core_module);
 
@@ -390,6 +396,7 @@ ngx_http_teachfloor_webhook(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
 
     tlcf->file = cf->conf_file->file.name;
     tlcf->line = cf->conf_file->line;
+    tlcf->webhook_here = 1;
 
     return NGX_CONF_OK;
 }

@@ -99,6 +99,9 @@ typedef struct {
     /* where "teachfloor_webhook" stands, for errors found at merge time */
     ngx_str_t                   file;
     ngx_uint_t                  line;
+
+    /* set here, not inherited (by an "if" block, say) */
+    unsigned                    webhook_here:1;
 } ngx_http_teachfloor_loc_conf_t;
 
 

@@ -178,3 +178,43 @@ qr/invalid value "debug"/
 --- error_code: 401
 --- response_body
 {"result":"invalid_signature"}
+
+
+
+=== TEST 11: an "if" block inside a gate inherits it, and the location's proxy_pass still forwards
+--- config
+    location = /webhooks/teachfloor {
+        teachfloor_webhook on;
+        teachfloor_secret  whsec_test;
+        if ($http_x_debug) {
+            set $debug 1;
+        }
+        proxy_pass         http://app/received;
+    }
+--- request eval
+"POST /webhooks/teachfloor\n" . $::element
+--- more_headers eval
+::signed($::element) . "\nX-Debug: 1"
+--- error_code: 200
+--- response_body eval
+"upstream: POST /received\nsignature: " . ::sig($::element) . "\n" . $::element
+
+
+
+=== TEST 12: an "if" block inside a gate: a forged event is still refused
+--- config
+    location = /webhooks/teachfloor {
+        teachfloor_webhook on;
+        teachfloor_secret  whsec_test;
+        if ($http_x_debug) {
+            set $debug 1;
+        }
+        proxy_pass         http://app/received;
+    }
+--- request eval
+"POST /webhooks/teachfloor\n" . $::element
+--- more_headers eval
+::signed($::element, 'whsec_wrong') . "\nX-Debug: 1"
+--- error_code: 401
+--- response_body
+{"result":"invalid_signature"}

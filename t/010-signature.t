@@ -352,3 +352,21 @@ mem_abc123
 --- error_code: 401
 --- error_log eval
 qr/\[error\] .*teachfloor webhook missing_signature/
+
+
+
+=== TEST 25: a secret with "$" in it is taken as written from a secret file
+--- user_files
+>>> teachfloor.secret
+whsec_$ecret$part
+--- config
+    location = /wh {
+        teachfloor_webhook     on;
+        teachfloor_secret_file $TEST_NGINX_HTML_DIR/teachfloor.secret;
+        proxy_pass             http://app/received;
+    }
+--- more_headers eval
+::signed($::body, 'whsec_$ecret$part')
+--- error_code: 200
+--- response_body eval
+"upstream: POST /received\nsignature: " . ::sig($::body, 'whsec_$ecret$part') . "\n" . $::body

@@ -378,3 +378,25 @@ $::UpstreamConfig . q{
 --- must_die
 --- error_log eval
 qr/invalid rate "rate=fast"/
+
+
+
+=== TEST 17: a refusal with a very long event name and key is logged cut short, and nothing breaks
+--- http_config eval
+$::UpstreamConfig . q{
+    teachfloor_limit_zone $teachfloor_organization_id zone=orgs:1m rate=1r/m;
+}
+--- config
+    location = /wh {
+        teachfloor_webhook on;
+        teachfloor_secret  whsec_test;
+        teachfloor_limit   zone=orgs;
+        proxy_pass         http://app/received;
+    }
+--- request eval
+[("POST /wh\n" . ::ev('o' x 3000, 'member.' . ('a' x 2100))) x 2]
+--- error_code eval
+[200, 429]
+--- no_error_log
+[alert]
+exited on signal

@@ -502,3 +502,14 @@ qr/\[warn\] .*"teachfloor_dedupe" in \S+:\d+ without "proxy_ignore_client_abort 
 --- must_die
 --- error_log eval
 qr/"teachfloor_dedupe" uses zone "nowhere" that has no "teachfloor_dedupe_zone"/
+
+
+
+=== TEST 25: ids whose digests share the tree key (first 4 bytes of SHA-256) are still told apart and deduped
+--- request eval
+["POST /wh\n" . ::typed('evt_9713', '"a":1'), "POST /wh\n" . ::typed('evt_36122', '"a":1'),
+ "POST /wh\n" . ::typed('evt_36122', '"a":1'), "POST /wh\n" . ::typed('evt_9713', '"a":1')]
+--- error_code eval
+[200, 200, 200, 200]
+--- response_body eval
+[::fwd(::typed('evt_9713', '"a":1')), ::fwd(::typed('evt_36122', '"a":1')), $::dup, $::dup]
