@@ -53,7 +53,6 @@ static void ngx_http_teachfloor_dedupe_expire(
     ngx_http_teachfloor_dedupe_zone_t *zone, ngx_uint_t force);
 static void ngx_http_teachfloor_dedupe_settle(ngx_http_teachfloor_ctx_t *ctx,
     ngx_uint_t delivered);
-static void ngx_http_teachfloor_dedupe_cleanup(void *data);
 
 
 static uint64_t    ngx_http_teachfloor_dedupe_serial;
@@ -373,7 +372,6 @@ ngx_http_teachfloor_dedupe_check(ngx_http_request_t *r,
 {
     uint32_t                            hash;
     ngx_msec_t                          now;
-    ngx_pool_cleanup_t                 *cln;
     ngx_rbtree_node_t                  *node;
     ngx_http_teachfloor_dedupe_node_t  *dn;
     ngx_http_teachfloor_dedupe_zone_t  *zone;
@@ -460,17 +458,10 @@ ngx_http_teachfloor_dedupe_check(ngx_http_request_t *r,
 
     ngx_shmtx_unlock(&zone->shm.shpool->mutex);
 
+    /* the context's pool cleanup releases a mark the log phase did not */
+
     ctx->dedupe_owner = dn->owner;
     ctx->dedupe_zone = zone;
-
-    cln = ngx_pool_cleanup_add(r->pool, 0);
-    if (cln == NULL) {
-        ngx_http_teachfloor_dedupe_release(ctx);
-        return NGX_ERROR;
-    }
-
-    cln->handler = ngx_http_teachfloor_dedupe_cleanup;
-    cln->data = ctx;
 
     return NGX_OK;
 }
@@ -492,15 +483,6 @@ ngx_http_teachfloor_dedupe_log(ngx_http_request_t *r,
     ngx_http_teachfloor_ctx_t *ctx, ngx_uint_t status)
 {
     ngx_http_teachfloor_dedupe_settle(ctx, status >= 200 && status < 300);
-}
-
-
-static void
-ngx_http_teachfloor_dedupe_cleanup(void *data)
-{
-    ngx_http_teachfloor_ctx_t  *ctx = data;
-
-    ngx_http_teachfloor_dedupe_settle(ctx, 0);
 }
 
 

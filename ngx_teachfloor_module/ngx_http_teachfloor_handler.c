@@ -11,6 +11,9 @@
 #include "ngx_http_teachfloor_module.h"
 
 
+/* a body in up to this many buffers is described on the stack */
+#define NGX_HTTP_TF_LOCAL_CHUNKS  4
+
 /* how much of an event name or a rate-limit key a log line shows */
 #define NGX_HTTP_TF_LOG_NAME_LEN  128
 
@@ -34,13 +37,13 @@ static void ngx_http_teachfloor_delay_handler(ngx_http_request_t *r);
 static ngx_int_t ngx_http_teachfloor_decide(ngx_http_request_t *r,
     ngx_http_teachfloor_loc_conf_t *tlcf, ngx_http_teachfloor_ctx_t *ctx);
 static ngx_int_t ngx_http_teachfloor_body(ngx_http_request_t *r,
-    tf_chunk_t **chunks, size_t *nchunks, size_t *total);
+    tf_chunk_t *local, tf_chunk_t **chunks, size_t *nchunks, size_t *total);
 static ngx_int_t ngx_http_teachfloor_verify(ngx_http_request_t *r,
     ngx_http_teachfloor_loc_conf_t *tlcf, ngx_http_teachfloor_ctx_t *ctx,
     tf_chunk_t *chunks, size_t nchunks);
 static void *ngx_http_teachfloor_json_alloc(void *pool, size_t size);
 static ngx_int_t ngx_http_teachfloor_keep_envelope(ngx_http_request_t *r,
-    tf_envelope_t *env);
+    ngx_http_teachfloor_ctx_t *ctx);
 static ngx_int_t ngx_http_teachfloor_apply_limits(ngx_http_request_t *r,
     ngx_http_teachfloor_loc_conf_t *tlcf, ngx_http_teachfloor_ctx_t *ctx);
 static ngx_int_t ngx_http_teachfloor_answer(ngx_http_request_t *r,
@@ -161,16 +164,39 @@ ngx_http_teachfloor_handler(ngx_http_request_t *r)
 }
 
 
+/*
+ * Contexts come from a per-worker free list, not from the request pool:
+ * the pool of a proxied request has a few dozen bytes left at most, and
+ * anything allocated there costs most requests another pool block (a
+ * malloc() and a free()).  So the context carries its own pool cleanup,
+ * linked into the pool's list as ngx_pool_cleanup_add() would; it puts the
+ * context back on the list when the request's pool is destroyed.  The list
+ * grows to the most gate requests a worker has had at once, which
+ * worker_connections bounds.
+ */
+
+static ngx_http_teachfloor_ctx_t  *ngx_http_teachfloor_free_ctx;
+
+
 static ngx_http_teachfloor_ctx_t *
 ngx_http_teachfloor_create_ctx(ngx_http_request_t *r)
 {
-    ngx_pool_cleanup_t         *cln;
     ngx_http_teachfloor_ctx_t  *ctx;
 
-    ctx = ngx_pcalloc(r->pool, sizeof(ngx_http_teachfloor_ctx_t));
-    if (ctx == NULL) {
-        return NULL;
+    ctx = ngx_http_teachfloor_free_ctx;
+
+    if (ctx) {
+        ngx_http_teachfloor_free_ctx = ctx->next;
+
+    } else {
+        ctx = ngx_alloc(sizeof(ngx_http_teachfloor_ctx_t),
+                        r->connection->log);
+        if (ctx == NULL) {
+            return NULL;
+        }
     }
+
+    ngx_memzero(ctx, offsetof(ngx_http_teachfloor_ctx_t, strings));
 
     /*
      * The cleanup also keeps the context reachable after an internal
@@ -178,13 +204,10 @@ ngx_http_teachfloor_create_ctx(ngx_http_request_t *r)
      * access log still see the verdict.
      */
 
-    cln = ngx_pool_cleanup_add(r->pool, 0);
-    if (cln == NULL) {
-        return NULL;
-    }
-
-    cln->handler = ngx_http_teachfloor_cleanup;
-    cln->data = ctx;
+    ctx->cleanup.handler = ngx_http_teachfloor_cleanup;
+    ctx->cleanup.data = ctx;
+    ctx->cleanup.next = r->pool->cleanup;
+    r->pool->cleanup = &ctx->cleanup;
 
     ngx_http_set_ctx(r, ctx, ngx_http_teachfloor_module);
 
@@ -215,7 +238,15 @@ ngx_http_teachfloor_expects_continue(ngx_http_request_t *r)
 static void
 ngx_http_teachfloor_cleanup(void *data)
 {
-    /* nothing to release yet; the handler identifies the context */
+    ngx_http_teachfloor_ctx_t  *ctx = data;
+
+    /* a mark the log phase did not settle: a retry may go through */
+    ngx_http_teachfloor_dedupe_release(ctx);
+
+    /* ngx_destroy_pool() reads ctx->cleanup.next after this: it stays */
+
+    ctx->next = ngx_http_teachfloor_free_ctx;
+    ngx_http_teachfloor_free_ctx = ctx;
 }
 
 
@@ -271,9 +302,9 @@ ngx_http_teachfloor_check_header(ngx_http_request_t *r,
         /* nginx hashes every request header's lowercase name as it reads */
 
         if (h[i].hash == tlcf->header_hash
-            && h[i].key.len == tlcf->header.len
-            && ngx_strncasecmp(h[i].key.data, tlcf->header.data,
-                               tlcf->header.len) == 0)
+            && h[i].key.len == tlcf->header_lc.len
+            && ngx_memcmp(h[i].lowcase_key, tlcf->header_lc.data,
+                          tlcf->header_lc.len) == 0)
         {
             sig = &h[i];
             n++;
@@ -382,11 +413,12 @@ ngx_http_teachfloor_decide(ngx_http_request_t *r,
     ngx_int_t          rc;
     tf_chunk_t        *chunks;
     const u_char      *json;
+    tf_chunk_t         local[NGX_HTTP_TF_LOCAL_CHUNKS];
     tf_allocator_t     allocator;
     tf_envelope_t     *env;
     tf_envelope_rc_e   erc;
 
-    rc = ngx_http_teachfloor_body(r, &chunks, &nchunks, &total);
+    rc = ngx_http_teachfloor_body(r, local, &chunks, &nchunks, &total);
     if (rc != NGX_OK) {
         return rc;
     }
@@ -431,7 +463,7 @@ ngx_http_teachfloor_decide(ngx_http_request_t *r,
         return NGX_OK;
     }
 
-    if (ngx_http_teachfloor_keep_envelope(r, env) != NGX_OK) {
+    if (ngx_http_teachfloor_keep_envelope(r, ctx) != NGX_OK) {
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
 
@@ -571,12 +603,13 @@ ngx_http_teachfloor_apply_limits(ngx_http_request_t *r,
 
 /*
  * The body as chunks in memory, without a copy when it is in memory
- * already; a body in a temporary file is read into one buffer.
+ * already; a body in a temporary file is read into one buffer.  Up to
+ * NGX_HTTP_TF_LOCAL_CHUNKS chunks are described in the caller's array.
  */
 
 static ngx_int_t
-ngx_http_teachfloor_body(ngx_http_request_t *r, tf_chunk_t **chunks,
-    size_t *nchunks, size_t *total)
+ngx_http_teachfloor_body(ngx_http_request_t *r, tf_chunk_t *local,
+    tf_chunk_t **chunks, size_t *nchunks, size_t *total)
 {
     off_t         size;
     u_char       *buf, *p;
@@ -628,9 +661,14 @@ ngx_http_teachfloor_body(ngx_http_request_t *r, tf_chunk_t **chunks,
         n = 1;
     }
 
-    c = ngx_palloc(r->pool, n * sizeof(tf_chunk_t));
-    if (c == NULL) {
-        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    if (n <= NGX_HTTP_TF_LOCAL_CHUNKS) {
+        c = local;
+
+    } else {
+        c = ngx_palloc(r->pool, n * sizeof(tf_chunk_t));
+        if (c == NULL) {
+            return NGX_HTTP_INTERNAL_SERVER_ERROR;
+        }
     }
 
     *chunks = c;
@@ -768,14 +806,25 @@ ngx_http_teachfloor_keep(u_char *p, tf_str_t *s)
 /* the envelope's strings, out of the arena, for the rest of the request */
 
 static ngx_int_t
-ngx_http_teachfloor_keep_envelope(ngx_http_request_t *r, tf_envelope_t *env)
+ngx_http_teachfloor_keep_envelope(ngx_http_request_t *r,
+    ngx_http_teachfloor_ctx_t *ctx)
 {
-    u_char  *p;
+    size_t          len;
+    u_char         *p;
+    tf_envelope_t  *env;
 
-    p = ngx_pnalloc(r->pool, env->event.len + env->id.len + env->time.len
-                             + env->organization_id.len + 1);
-    if (p == NULL) {
-        return NGX_ERROR;
+    env = &ctx->envelope;
+    len = env->event.len + env->id.len + env->time.len
+          + env->organization_id.len;
+
+    if (len <= NGX_HTTP_TF_CTX_STRINGS) {
+        p = ctx->strings;
+
+    } else {
+        p = ngx_pnalloc(r->pool, len);
+        if (p == NULL) {
+            return NGX_ERROR;
+        }
     }
 
     p = ngx_http_teachfloor_keep(p, &env->event);

@@ -33,8 +33,14 @@ typedef struct {
     /* thousandths of a request per second */
     ngx_uint_t                          rate;
     ngx_http_complex_value_t            key;
+    /* a key that is one variable is read without a copy */
+    ngx_int_t                           index;
     ngx_shm_zone_t                     *shm_zone;
 } ngx_http_teachfloor_limit_zone_t;
+
+
+/* the keys of up to this many limits are kept on the stack */
+#define NGX_HTTP_TF_LOCAL_KEYS  4
 
 
 struct ngx_http_teachfloor_limit_s {
@@ -46,6 +52,8 @@ struct ngx_http_teachfloor_limit_s {
 };
 
 
+static ngx_int_t ngx_http_teachfloor_limit_key_index(ngx_conf_t *cf,
+    ngx_str_t *key);
 static ngx_int_t ngx_http_teachfloor_limit_init_zone(ngx_shm_zone_t *shm_zone,
     void *data);
 static void ngx_http_teachfloor_limit_rbtree_insert_value(
@@ -90,6 +98,12 @@ ngx_http_teachfloor_limit_zone(ngx_conf_t *cf, ngx_command_t *cmd,
     ccv.complex_value = &zone->key;
 
     if (ngx_http_compile_complex_value(&ccv) != NGX_OK) {
+        return NGX_CONF_ERROR;
+    }
+
+    zone->index = ngx_http_teachfloor_limit_key_index(cf, &value[1]);
+
+    if (zone->index == NGX_ERROR) {
         return NGX_CONF_ERROR;
     }
 
@@ -339,6 +353,47 @@ ngx_http_teachfloor_limit_check_conf(ngx_conf_t *cf, ngx_array_t *limits)
 }
 
 
+/*
+ * The index of the variable that is the whole key ("$binary_remote_addr",
+ * "${http_x}"), NGX_DECLINED for any other key, NGX_ERROR.
+ */
+
+static ngx_int_t
+ngx_http_teachfloor_limit_key_index(ngx_conf_t *cf, ngx_str_t *key)
+{
+    size_t      i;
+    ngx_str_t   name;
+
+    if (key->len < 2 || key->data[0] != '$') {
+        return NGX_DECLINED;
+    }
+
+    name.data = key->data + 1;
+    name.len = key->len - 1;
+
+    if (name.data[0] == '{') {
+        if (name.len < 3 || name.data[name.len - 1] != '}') {
+            return NGX_DECLINED;
+        }
+
+        name.data++;
+        name.len -= 2;
+    }
+
+    for (i = 0; i < name.len; i++) {
+        if (!((name.data[i] >= 'a' && name.data[i] <= 'z')
+              || (name.data[i] >= 'A' && name.data[i] <= 'Z')
+              || (name.data[i] >= '0' && name.data[i] <= '9')
+              || name.data[i] == '_'))
+        {
+            return NGX_DECLINED;
+        }
+    }
+
+    return ngx_http_get_variable_index(cf, &name);
+}
+
+
 static ngx_int_t
 ngx_http_teachfloor_limit_init_zone(ngx_shm_zone_t *shm_zone, void *data)
 {
@@ -426,6 +481,8 @@ ngx_http_teachfloor_limit_check(ngx_http_request_t *r,
     ngx_int_t                          rc, excess;
     ngx_str_t                         *keys;
     ngx_uint_t                         i, n;
+    ngx_http_variable_value_t         *vv;
+    ngx_str_t                          local[NGX_HTTP_TF_LOCAL_KEYS];
     ngx_msec_t                         d;
     ngx_http_teachfloor_limit_t       *limit;
     ngx_http_teachfloor_limit_zone_t  *zone;
@@ -435,15 +492,29 @@ ngx_http_teachfloor_limit_check(ngx_http_request_t *r,
     n = tlcf->limits->nelts;
     limit = tlcf->limits->elts;
 
-    keys = ngx_palloc(r->pool, n * sizeof(ngx_str_t));
-    if (keys == NULL) {
-        return NGX_ERROR;
+    if (n <= NGX_HTTP_TF_LOCAL_KEYS) {
+        keys = local;
+
+    } else {
+        keys = ngx_palloc(r->pool, n * sizeof(ngx_str_t));
+        if (keys == NULL) {
+            return NGX_ERROR;
+        }
     }
 
     for (i = 0; i < n; i++) {
         zone = limit[i].shm_zone->data;
 
-        if (ngx_http_complex_value(r, &zone->key, &keys[i]) != NGX_OK) {
+        if (zone->index != NGX_DECLINED) {
+            vv = ngx_http_get_flushed_variable(r, zone->index);
+            if (vv == NULL) {
+                return NGX_ERROR;
+            }
+
+            keys[i].data = vv->data;
+            keys[i].len = vv->not_found ? 0 : vv->len;
+
+        } else if (ngx_http_complex_value(r, &zone->key, &keys[i]) != NGX_OK) {
             return NGX_ERROR;
         }
 

@@ -284,6 +284,7 @@ ngx_http_teachfloor_create_loc_conf(ngx_conf_t *cf)
      * set by ngx_pcalloc():
      *
      *     conf->header = { 0, NULL };
+     *     conf->header_lc = { 0, NULL };
      *     conf->file = { 0, NULL };
      *     conf->line = 0;
      */
@@ -317,7 +318,23 @@ ngx_http_teachfloor_merge_loc_conf(ngx_conf_t *cf, void *parent, void *child)
     ngx_conf_merge_str_value(conf->header, prev->header,
                              "Teachfloor-Signature");
 
-    conf->header_hash = ngx_hash_key_lc(conf->header.data, conf->header.len);
+    /* request headers carry their lowercase name: compared without a fold */
+
+    if (conf->header.data == prev->header.data && prev->header_lc.data) {
+        conf->header_lc = prev->header_lc;
+
+    } else {
+        conf->header_lc.len = conf->header.len;
+        conf->header_lc.data = ngx_pnalloc(cf->pool, conf->header.len);
+        if (conf->header_lc.data == NULL) {
+            return NGX_CONF_ERROR;
+        }
+
+        ngx_strlow(conf->header_lc.data, conf->header.data, conf->header.len);
+    }
+
+    conf->header_hash = ngx_hash_key(conf->header_lc.data,
+                                     conf->header_lc.len);
     ngx_conf_merge_uint_value(conf->log_level, prev->log_level, NGX_LOG_WARN);
     ngx_conf_merge_ptr_value(conf->events, prev->events, NULL);
     ngx_conf_merge_uint_value(conf->filtered_status, prev->filtered_status,

@@ -85,7 +85,8 @@ typedef struct {
     ngx_flag_t                  enable;
     ngx_array_t                *secrets;    /* ngx_http_teachfloor_secret_t */
     ngx_str_t                   header;
-    ngx_uint_t                  header_hash;    /* of its lowercase name */
+    ngx_str_t                   header_lc;  /* its name in lowercase */
+    ngx_uint_t                  header_hash;    /* of header_lc */
     ngx_uint_t                  log_level;
     ngx_array_t                *events;     /* tf_pattern_t */
     ngx_uint_t                  filtered_status;
@@ -105,7 +106,15 @@ typedef struct {
 } ngx_http_teachfloor_loc_conf_t;
 
 
-typedef struct {
+/* the envelope's strings usually fit in the context itself */
+#define NGX_HTTP_TF_CTX_STRINGS  128
+
+
+typedef struct ngx_http_teachfloor_ctx_s  ngx_http_teachfloor_ctx_t;
+
+struct ngx_http_teachfloor_ctx_s {
+    ngx_http_teachfloor_ctx_t  *next;       /* in the worker's free list */
+    ngx_pool_cleanup_t          cleanup;    /* in the request pool's list */
     ngx_int_t                   status;     /* the phase handler's answer */
     ngx_http_teachfloor_result_e  result;
     ngx_uint_t                  secret;     /* 1-based, 0 before a match */
@@ -124,7 +133,9 @@ typedef struct {
     u_char                      dedupe_key[TF_DIGEST_LEN];
 
     unsigned                    verified:1; /* envelope fields usable */
-} ngx_http_teachfloor_ctx_t;
+
+    u_char                      strings[NGX_HTTP_TF_CTX_STRINGS];
+};
 
 
 ngx_int_t ngx_http_teachfloor_handler(ngx_http_request_t *r);

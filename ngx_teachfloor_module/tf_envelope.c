@@ -16,6 +16,8 @@
 static void *tf_json_malloc(size_t size);
 static void tf_json_free(void *p);
 static int tf_envelope_has_nul(const u_char *p, size_t len);
+static int tf_key_is(const char *key, const char *name);
+static cJSON *tf_member(const cJSON *object, const char *name);
 static int tf_envelope_string(const cJSON *item, tf_str_t *s);
 static void *tf_envelope_alloc(tf_allocator_t *a, size_t size);
 static int tf_envelope_id(const cJSON *item, tf_allocator_t *allocator,
@@ -42,14 +44,30 @@ tf_envelope_init(void)
 }
 
 
+/* called for each of cJSON's nodes and strings: the bump is inlined here */
+
 static void *
 tf_json_malloc(size_t size)
 {
-    if (tf_json_allocator) {
-        return tf_envelope_alloc(tf_json_allocator, size);
+    uintptr_t        p;
+    tf_allocator_t  *a;
+
+    a = tf_json_allocator;
+
+    if (a == NULL) {
+        return malloc(size);
     }
 
-    return malloc(size);
+    /* cJSON's nodes hold pointers and doubles */
+
+    p = ((uintptr_t) a->pos + 7) & ~(uintptr_t) 7;
+
+    if (p <= (uintptr_t) a->last && size <= (uintptr_t) a->last - p) {
+        a->pos = (u_char *) p + size;
+        return (void *) p;
+    }
+
+    return a->alloc(a->ctx, size);
 }
 
 
@@ -57,8 +75,6 @@ static void *
 tf_envelope_alloc(tf_allocator_t *a, size_t size)
 {
     u_char  *p;
-
-    /* cJSON's nodes hold pointers and doubles */
 
     if (a->pos) {
         p = (u_char *) (((uintptr_t) a->pos + 7) & ~(uintptr_t) 7);
@@ -109,6 +125,11 @@ tf_envelope_parse(const u_char *body, size_t len,
         return TF_ENVELOPE_MALFORMED_JSON;
     }
 
+    /* without a block, the bump in tf_json_malloc() must find no room */
+    if (allocator->pos == NULL) {
+        allocator->last = NULL;
+    }
+
     tf_json_allocator = allocator;
     end = NULL;
     root = cJSON_ParseWithLengthOpts((const char *) body, len, &end, 0);
@@ -157,37 +178,37 @@ tf_envelope_parse(const u_char *body, size_t len,
         switch (key[0]) {
 
         case 'e':
-            if (event == NULL && strcmp(key, "event") == 0) {
+            if (event == NULL && tf_key_is(key, "event")) {
                 event = item;
             }
             break;
 
         case 't':
-            if (type == NULL && strcmp(key, "type") == 0) {
+            if (type == NULL && tf_key_is(key, "type")) {
                 type = item;
 
-            } else if (timestamp == NULL && strcmp(key, "timestamp") == 0) {
+            } else if (timestamp == NULL && tf_key_is(key, "timestamp")) {
                 timestamp = item;
 
-            } else if (test == NULL && strcmp(key, "test") == 0) {
+            } else if (test == NULL && tf_key_is(key, "test")) {
                 test = item;
             }
             break;
 
         case 'c':
-            if (created_at == NULL && strcmp(key, "created_at") == 0) {
+            if (created_at == NULL && tf_key_is(key, "created_at")) {
                 created_at = item;
             }
             break;
 
         case 'd':
-            if (data == NULL && strcmp(key, "data") == 0) {
+            if (data == NULL && tf_key_is(key, "data")) {
                 data = item;
             }
             break;
 
         case 'i':
-            if (id == NULL && strcmp(key, "id") == 0) {
+            if (id == NULL && tf_key_is(key, "id")) {
                 id = item;
             }
             break;
@@ -227,8 +248,8 @@ tf_envelope_parse(const u_char *body, size_t len,
 
     /* the tenant is optional and its absence or odd shape is not an error */
 
-    org = cJSON_GetObjectItemCaseSensitive(data, "organization");
-    item = cJSON_GetObjectItemCaseSensitive(org, "id");
+    org = tf_member(data, "organization");
+    item = tf_member(org, "id");
 
     if (tf_envelope_id(item, allocator, &env->organization_id) != 0) {
         env->organization_id.data = NULL;
@@ -239,37 +260,97 @@ tf_envelope_parse(const u_char *body, size_t len,
 }
 
 
+/* what a byte may be in an event name: a segment's character, or a dot */
+
+#define TF_NAME_CHAR  1
+#define TF_NAME_DOT   2
+
+static const u_char  tf_name_class[256] = {
+    ['.'] = TF_NAME_DOT, ['_'] = TF_NAME_CHAR,
+    ['0'] = TF_NAME_CHAR, ['1'] = TF_NAME_CHAR, ['2'] = TF_NAME_CHAR,
+    ['3'] = TF_NAME_CHAR, ['4'] = TF_NAME_CHAR, ['5'] = TF_NAME_CHAR,
+    ['6'] = TF_NAME_CHAR, ['7'] = TF_NAME_CHAR, ['8'] = TF_NAME_CHAR,
+    ['9'] = TF_NAME_CHAR,
+    ['a'] = TF_NAME_CHAR, ['b'] = TF_NAME_CHAR, ['c'] = TF_NAME_CHAR,
+    ['d'] = TF_NAME_CHAR, ['e'] = TF_NAME_CHAR, ['f'] = TF_NAME_CHAR,
+    ['g'] = TF_NAME_CHAR, ['h'] = TF_NAME_CHAR, ['i'] = TF_NAME_CHAR,
+    ['j'] = TF_NAME_CHAR, ['k'] = TF_NAME_CHAR, ['l'] = TF_NAME_CHAR,
+    ['m'] = TF_NAME_CHAR, ['n'] = TF_NAME_CHAR, ['o'] = TF_NAME_CHAR,
+    ['p'] = TF_NAME_CHAR, ['q'] = TF_NAME_CHAR, ['r'] = TF_NAME_CHAR,
+    ['s'] = TF_NAME_CHAR, ['t'] = TF_NAME_CHAR, ['u'] = TF_NAME_CHAR,
+    ['v'] = TF_NAME_CHAR, ['w'] = TF_NAME_CHAR, ['x'] = TF_NAME_CHAR,
+    ['y'] = TF_NAME_CHAR, ['z'] = TF_NAME_CHAR
+};
+
+
 int
 tf_event_name_valid(const u_char *p, size_t len)
 {
-    size_t  i, seg, segments;
+    size_t  i;
+    u_char  c, prev;
+    int     dots;
 
-    seg = 0;
-    segments = 1;
+    /* no empty segment: neither first, nor last, nor two dots in a row */
+
+    prev = TF_NAME_DOT;
+    dots = 0;
 
     for (i = 0; i < len; i++) {
+        c = tf_name_class[p[i]];
 
-        if (p[i] == '.') {
-            if (seg == 0) {
-                return 0;
-            }
-
-            segments++;
-            seg = 0;
-            continue;
+        if (c == 0 || (c & prev & TF_NAME_DOT)) {
+            return 0;
         }
 
-        if ((p[i] >= 'a' && p[i] <= 'z') || (p[i] >= '0' && p[i] <= '9')
-            || p[i] == '_')
-        {
-            seg++;
-            continue;
-        }
-
-        return 0;
+        dots += c >> 1;
+        prev = c;
     }
 
-    return seg > 0 && segments >= 2;
+    return prev == TF_NAME_CHAR && dots > 0;
+}
+
+
+/*
+ * A member name against a literal, without a call: the loop stops at the
+ * first difference, so it never reads past the end of a shorter name.
+ */
+
+static int
+tf_key_is(const char *key, const char *name)
+{
+    while (*key == *name) {
+        if (*key == '\0') {
+            return 1;
+        }
+
+        key++;
+        name++;
+    }
+
+    return 0;
+}
+
+
+/* the first member of that name, as cJSON_GetObjectItemCaseSensitive() */
+
+static cJSON *
+tf_member(const cJSON *object, const char *name)
+{
+    cJSON  *item;
+
+    if (object == NULL || (object->type & 0xff) != cJSON_Object) {
+        return NULL;
+    }
+
+    for (item = object->child; item; item = item->next) {
+        if (item->string && item->string[0] == name[0]
+            && tf_key_is(item->string, name))
+        {
+            return item;
+        }
+    }
+
+    return NULL;
 }
 
 

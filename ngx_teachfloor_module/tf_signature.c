@@ -13,6 +13,7 @@
 #define OPENSSL_SUPPRESS_DEPRECATED
 
 
+#include <stdint.h>
 #include <string.h>
 #include <openssl/crypto.h>
 
@@ -22,12 +23,17 @@
 #define TF_HMAC_BLOCK  64
 
 
-/* a hex digit's value plus one; zero for anything else */
+/*
+ * A hex digit's value with 0x10 set; zero for anything else.  And-ed
+ * together over the whole signature, the flag is tested once, not per digit.
+ */
 static const u_char  tf_hex[256] = {
-    ['0'] = 1, ['1'] = 2, ['2'] = 3, ['3'] = 4, ['4'] = 5,
-    ['5'] = 6, ['6'] = 7, ['7'] = 8, ['8'] = 9, ['9'] = 10,
-    ['a'] = 11, ['b'] = 12, ['c'] = 13, ['d'] = 14, ['e'] = 15, ['f'] = 16,
-    ['A'] = 11, ['B'] = 12, ['C'] = 13, ['D'] = 14, ['E'] = 15, ['F'] = 16
+    ['0'] = 0x10, ['1'] = 0x11, ['2'] = 0x12, ['3'] = 0x13, ['4'] = 0x14,
+    ['5'] = 0x15, ['6'] = 0x16, ['7'] = 0x17, ['8'] = 0x18, ['9'] = 0x19,
+    ['a'] = 0x1a, ['b'] = 0x1b, ['c'] = 0x1c, ['d'] = 0x1d, ['e'] = 0x1e,
+    ['f'] = 0x1f,
+    ['A'] = 0x1a, ['B'] = 0x1b, ['C'] = 0x1c, ['D'] = 0x1d, ['E'] = 0x1e,
+    ['F'] = 0x1f
 };
 
 
@@ -36,24 +42,23 @@ tf_signature_decode(const u_char *hex, size_t len,
     u_char digest[TF_DIGEST_LEN])
 {
     size_t  i;
-    u_char  hi, lo;
+    u_char  hi, lo, valid;
 
     if (len != TF_SIGNATURE_LEN) {
         return -1;
     }
 
+    valid = 0x10;
+
     for (i = 0; i < TF_DIGEST_LEN; i++) {
         hi = tf_hex[hex[2 * i]];
         lo = tf_hex[hex[2 * i + 1]];
 
-        if (hi == 0 || lo == 0) {
-            return -1;
-        }
-
-        digest[i] = (u_char) ((hi - 1) << 4 | (lo - 1));
+        valid &= hi & lo;
+        digest[i] = (u_char) ((hi & 0x0f) << 4 | (lo & 0x0f));
     }
 
-    return 0;
+    return valid ? 0 : -1;
 }
 
 
@@ -91,13 +96,20 @@ tf_hmac_key_init(tf_hmac_key_t *key, const u_char *secret, size_t len)
 }
 
 
-void
-tf_hmac_compute(const tf_hmac_key_t *key, const tf_chunk_t *chunks,
-    size_t nchunks, u_char digest[TF_DIGEST_LEN])
+/*
+ * The outer hash is one block: the inner digest, the padding and the
+ * length of key block and digest in bits, fixed.  It is hashed with
+ * SHA256_Transform() into the outer state, whose words are the HMAC; this
+ * saves SHA256_Update()'s buffering and SHA256_Final()'s output and wipe.
+ */
+
+static void
+tf_hmac_state(const tf_hmac_key_t *key, const tf_chunk_t *chunks,
+    size_t nchunks, SHA256_CTX *outer)
 {
     size_t      i;
-    u_char      inner[TF_DIGEST_LEN];
     SHA256_CTX  sha;
+    u_char      block[TF_HMAC_BLOCK];
 
     sha = key->inner;
 
@@ -105,11 +117,33 @@ tf_hmac_compute(const tf_hmac_key_t *key, const tf_chunk_t *chunks,
         SHA256_Update(&sha, chunks[i].data, chunks[i].len);
     }
 
-    SHA256_Final(inner, &sha);
+    SHA256_Final(block, &sha);
 
-    sha = key->outer;
-    SHA256_Update(&sha, inner, TF_DIGEST_LEN);
-    SHA256_Final(digest, &sha);
+    memset(block + TF_DIGEST_LEN, 0, TF_HMAC_BLOCK - TF_DIGEST_LEN);
+    block[TF_DIGEST_LEN] = 0x80;
+    block[TF_HMAC_BLOCK - 2] = ((TF_HMAC_BLOCK + TF_DIGEST_LEN) * 8) >> 8;
+    block[TF_HMAC_BLOCK - 1] = ((TF_HMAC_BLOCK + TF_DIGEST_LEN) * 8) & 0xff;
+
+    *outer = key->outer;
+    SHA256_Transform(outer, block);
+}
+
+
+void
+tf_hmac_compute(const tf_hmac_key_t *key, const tf_chunk_t *chunks,
+    size_t nchunks, u_char digest[TF_DIGEST_LEN])
+{
+    size_t      i;
+    SHA256_CTX  outer;
+
+    tf_hmac_state(key, chunks, nchunks, &outer);
+
+    for (i = 0; i < TF_DIGEST_LEN / 4; i++) {
+        digest[4 * i] = (u_char) (outer.h[i] >> 24);
+        digest[4 * i + 1] = (u_char) (outer.h[i] >> 16);
+        digest[4 * i + 2] = (u_char) (outer.h[i] >> 8);
+        digest[4 * i + 3] = (u_char) outer.h[i];
+    }
 }
 
 
@@ -117,11 +151,27 @@ int
 tf_hmac_matches(const tf_hmac_key_t *key, const tf_chunk_t *chunks,
     size_t nchunks, const u_char expected[TF_DIGEST_LEN])
 {
-    u_char  digest[TF_DIGEST_LEN];
+    size_t        i;
+    uint32_t      diff;
+    SHA256_CTX    outer;
+    const u_char  *e;
 
-    tf_hmac_compute(key, chunks, nchunks, digest);
+    tf_hmac_state(key, chunks, nchunks, &outer);
 
-    return CRYPTO_memcmp(digest, expected, TF_DIGEST_LEN) == 0;
+    /*
+     * Constant time: every word is compared, the differences or-ed, and
+     * only the sum of them decides.
+     */
+
+    diff = 0;
+
+    for (i = 0; i < TF_DIGEST_LEN / 4; i++) {
+        e = expected + 4 * i;
+        diff |= outer.h[i] ^ ((uint32_t) e[0] << 24 | (uint32_t) e[1] << 16
+                              | (uint32_t) e[2] << 8 | e[3]);
+    }
+
+    return diff == 0;
 }
 
 

@@ -813,6 +813,105 @@ test_block(void)
 }
 
 
+/* the rule written plainly: segments of [a-z0-9_], two or more, by dots */
+
+static int
+name_valid_ref(const u_char *p, size_t len)
+{
+    size_t  i, start, segments;
+
+    segments = 0;
+    start = 0;
+
+    for (i = 0; i <= len; i++) {
+        if (i == len || p[i] == '.') {
+            if (i == start) {
+                return 0;
+            }
+
+            segments++;
+            start = i + 1;
+            continue;
+        }
+
+        if (!((p[i] >= 'a' && p[i] <= 'z') || (p[i] >= '0' && p[i] <= '9')
+              || p[i] == '_'))
+        {
+            return 0;
+        }
+    }
+
+    return segments >= 2;
+}
+
+
+/*
+ * Every name of up to 5 bytes from an alphabet with each class of byte the
+ * table-driven check tells apart, against the plain rule; then every byte
+ * value in each position of a valid name.
+ */
+
+static void
+test_event_names(void)
+{
+    int            got, want;
+    size_t         len, i, k, combos;
+    u_char         name[5], buf[32];
+    unsigned       c, n;
+    static const u_char  alphabet[] = { 'a', 'z', '0', '9', '_', '.', 'A',
+                                        '-', '/', '{', 0, 0x80, 0xff };
+    const size_t   na = sizeof(alphabet);
+
+    for (len = 0; len <= 5; len++) {
+        combos = 1;
+
+        for (i = 0; i < len; i++) {
+            combos *= na;
+        }
+
+        for (k = 0; k < combos; k++) {
+            n = (unsigned) k;
+
+            for (i = 0; i < len; i++) {
+                name[i] = alphabet[n % na];
+                n /= (unsigned) na;
+            }
+
+            got = tf_event_name_valid(name, len);
+            want = name_valid_ref(name, len);
+
+            /* one check for each length, with the first difference shown */
+            if (got != want) {
+                CHECK_MSG(got == want, "name \"%.*s\" (%zu bytes): %d, "
+                          "not %d", (int) len, (const char *) name, len, got,
+                          want);
+                break;
+            }
+        }
+
+        CHECK_MSG(k == combos, "names of %zu bytes", len);
+    }
+
+    for (i = 0; i < 13; i++) {
+        for (c = 0; c < 256; c++) {
+            memcpy(buf, "member_1.joined", 15);
+            buf[i] = (u_char) c;
+
+            got = tf_event_name_valid(buf, 15);
+            want = name_valid_ref(buf, 15);
+
+            if (got != want) {
+                CHECK_MSG(got == want, "byte 0x%02x at %zu: %d, not %d",
+                          c, i, got, want);
+                break;
+            }
+        }
+
+        CHECK_MSG(c == 256, "every byte at %zu", i);
+    }
+}
+
+
 void
 test_envelope(void)
 {
@@ -826,6 +925,7 @@ test_envelope(void)
     test_memory();
     test_embedded_nul();
     test_block();
+    test_event_names();
 
     tf_arena_free(&arena);
 }
