@@ -215,6 +215,19 @@ ngx_http_teachfloor_create_ctx(ngx_http_request_t *r)
 }
 
 
+void
+ngx_http_teachfloor_free_contexts(void)
+{
+    ngx_http_teachfloor_ctx_t  *ctx;
+
+    while (ngx_http_teachfloor_free_ctx) {
+        ctx = ngx_http_teachfloor_free_ctx;
+        ngx_http_teachfloor_free_ctx = ctx->next;
+        ngx_free(ctx);
+    }
+}
+
+
 static ngx_uint_t
 ngx_http_teachfloor_expects_continue(ngx_http_request_t *r)
 {

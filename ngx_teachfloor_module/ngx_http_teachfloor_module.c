@@ -13,6 +13,7 @@
 
 
 static ngx_int_t ngx_http_teachfloor_init_module(ngx_cycle_t *cycle);
+static void ngx_http_teachfloor_exit_process(ngx_cycle_t *cycle);
 static ngx_int_t ngx_http_teachfloor_preconfiguration(ngx_conf_t *cf);
 static ngx_int_t ngx_http_teachfloor_postconfiguration(ngx_conf_t *cf);
 static void *ngx_http_teachfloor_create_main_conf(ngx_conf_t *cf);
@@ -203,10 +204,19 @@ ngx_module_t  ngx_http_teachfloor_module = {
     NULL,                                  /* init process */
     NULL,                                  /* init thread */
     NULL,                                  /* exit thread */
-    NULL,                                  /* exit process */
+    ngx_http_teachfloor_exit_process,      /* exit process */
     NULL,                                  /* exit master */
     NGX_MODULE_V1_PADDING
 };
+
+
+/* a worker's cached contexts; nginx without a master unloads the module */
+
+static void
+ngx_http_teachfloor_exit_process(ngx_cycle_t *cycle)
+{
+    ngx_http_teachfloor_free_contexts();
+}
 
 
 static ngx_int_t

@@ -141,6 +141,7 @@ struct ngx_http_teachfloor_ctx_s {
 ngx_int_t ngx_http_teachfloor_handler(ngx_http_request_t *r);
 ngx_int_t ngx_http_teachfloor_log_handler(ngx_http_request_t *r);
 ngx_http_teachfloor_ctx_t *ngx_http_teachfloor_get_ctx(ngx_http_request_t *r);
+void ngx_http_teachfloor_free_contexts(void);
 ngx_int_t ngx_http_teachfloor_add_variables(ngx_conf_t *cf);
 ngx_str_t *ngx_http_teachfloor_result_name(ngx_http_teachfloor_result_e rc);
 
