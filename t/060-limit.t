@@ -400,3 +400,36 @@ $::UpstreamConfig . q{
 --- no_error_log
 [alert]
 exited on signal
+
+
+
+=== TEST 18: a key of one variable in braces, and a key of text and variables, each keep one budget per value
+--- http_config eval
+$::UpstreamConfig . q{
+    teachfloor_limit_zone ${teachfloor_organization_id} zone=braced:1m rate=1r/m;
+    teachfloor_limit_zone org-$teachfloor_organization_id/$teachfloor_event
+                          zone=mixed:1m rate=1r/m;
+}
+--- config
+    location = /wh {
+        teachfloor_webhook on;
+        teachfloor_secret  whsec_test;
+        teachfloor_limit   zone=braced;
+        proxy_pass         http://app/received;
+    }
+    location = /wh2 {
+        teachfloor_webhook on;
+        teachfloor_secret  whsec_test;
+        teachfloor_limit   zone=mixed;
+        proxy_pass         http://app/received;
+    }
+--- request eval
+["POST /wh\n" . ::ev('org_a'), "POST /wh\n" . ::ev('org_a'),
+ "POST /wh\n" . ::ev('org_b'),
+ "POST /wh2\n" . ::ev('org_a'), "POST /wh2\n" . ::ev('org_a', 'member.left'),
+ "POST /wh2\n" . ::ev('org_a')]
+--- error_code eval
+[200, 429, 200, 200, 200, 429]
+--- response_body eval
+[::fwd(::ev('org_a')), $::limited, ::fwd(::ev('org_b')),
+ ::fwd(::ev('org_a')), ::fwd(::ev('org_a', 'member.left')), $::limited]
