@@ -11,6 +11,45 @@
 #include "ngx_http_teachfloor_module.h"
 
 
+/*
+ * Contexts come from a per-worker free list, not from the request pool:
+ * the pool of a proxied request has a few dozen bytes left at most, and
+ * anything allocated there costs most requests another pool block (a
+ * malloc() and a free()).  So the context carries its own pool cleanup; it
+ * puts the context back on the list when the request's pool is destroyed.
+ * The list keeps up to NGX_HTTP_TF_FREE_CTX_MAX contexts; one released
+ * beyond that waits on the spare list, freed by the next request, since
+ * ngx_destroy_pool() still reads its cleanup after the handler has run.
+ */
+
+#define NGX_HTTP_TF_FREE_CTX_MAX  256
+
+/*
+ * Under valgrind a released context is no-access memory until it is taken
+ * again, so that a use after release is reported as if it had been freed.
+ * The cleanup and the list link stay accessible.
+ */
+
+#if (NGX_HTTP_TF_HAVE_MEMCHECK)
+
+#include <valgrind/memcheck.h>
+
+#define ngx_http_tf_ctx_released(ctx)                                         \
+    (void) VALGRIND_MAKE_MEM_NOACCESS(&(ctx)->status,                         \
+        sizeof(ngx_http_teachfloor_ctx_t)                                     \
+        - offsetof(ngx_http_teachfloor_ctx_t, status))
+
+#define ngx_http_tf_ctx_reused(ctx)                                           \
+    (void) VALGRIND_MAKE_MEM_UNDEFINED((ctx), sizeof(ngx_http_teachfloor_ctx_t))
+
+#else
+
+#define ngx_http_tf_ctx_released(ctx)
+#define ngx_http_tf_ctx_reused(ctx)
+
+#endif
+
+
 /* a body in up to this many buffers is described on the stack */
 #define NGX_HTTP_TF_LOCAL_CHUNKS  4
 
@@ -27,6 +66,9 @@ typedef struct {
 
 static ngx_http_teachfloor_ctx_t *ngx_http_teachfloor_create_ctx(
     ngx_http_request_t *r);
+static void ngx_http_teachfloor_add_cleanup(ngx_pool_t *pool,
+    ngx_pool_cleanup_t *cln, ngx_http_teachfloor_ctx_t *ctx);
+static void ngx_http_teachfloor_free_spare(void);
 static void ngx_http_teachfloor_cleanup(void *data);
 static ngx_uint_t ngx_http_teachfloor_expects_continue(ngx_http_request_t *r);
 static ngx_http_teachfloor_result_e ngx_http_teachfloor_check_header(
@@ -88,6 +130,11 @@ static ngx_str_t  ngx_http_teachfloor_json_type =
 #define NGX_HTTP_TF_ARENA_SIZE  65536
 
 static u_char  ngx_http_teachfloor_arena_mem[NGX_HTTP_TF_ARENA_SIZE];
+
+
+static ngx_http_teachfloor_ctx_t  *ngx_http_teachfloor_free_ctx;
+static ngx_uint_t                  ngx_http_teachfloor_nfree;
+static ngx_http_teachfloor_ctx_t  *ngx_http_teachfloor_spare_ctx;
 
 
 ngx_int_t
@@ -164,29 +211,21 @@ ngx_http_teachfloor_handler(ngx_http_request_t *r)
 }
 
 
-/*
- * Contexts come from a per-worker free list, not from the request pool:
- * the pool of a proxied request has a few dozen bytes left at most, and
- * anything allocated there costs most requests another pool block (a
- * malloc() and a free()).  So the context carries its own pool cleanup,
- * linked into the pool's list as ngx_pool_cleanup_add() would; it puts the
- * context back on the list when the request's pool is destroyed.  The list
- * grows to the most gate requests a worker has had at once, which
- * worker_connections bounds.
- */
-
-static ngx_http_teachfloor_ctx_t  *ngx_http_teachfloor_free_ctx;
-
-
 static ngx_http_teachfloor_ctx_t *
 ngx_http_teachfloor_create_ctx(ngx_http_request_t *r)
 {
     ngx_http_teachfloor_ctx_t  *ctx;
 
+    if (ngx_http_teachfloor_spare_ctx) {
+        ngx_http_teachfloor_free_spare();
+    }
+
     ctx = ngx_http_teachfloor_free_ctx;
 
     if (ctx) {
         ngx_http_teachfloor_free_ctx = ctx->next;
+        ngx_http_teachfloor_nfree--;
+        ngx_http_tf_ctx_reused(ctx);
 
     } else {
         ctx = ngx_alloc(sizeof(ngx_http_teachfloor_ctx_t),
@@ -204,14 +243,43 @@ ngx_http_teachfloor_create_ctx(ngx_http_request_t *r)
      * access log still see the verdict.
      */
 
-    ctx->cleanup.handler = ngx_http_teachfloor_cleanup;
-    ctx->cleanup.data = ctx;
-    ctx->cleanup.next = r->pool->cleanup;
-    r->pool->cleanup = &ctx->cleanup;
+    ngx_http_teachfloor_add_cleanup(r->pool, &ctx->cleanup, ctx);
 
     ngx_http_set_ctx(r, ctx, ngx_http_teachfloor_module);
 
     return ctx;
+}
+
+
+/*
+ * What ngx_pool_cleanup_add() does, with a cleanup that lives in the
+ * context rather than in the pool.  ngx_destroy_pool() calls each handler
+ * and then reads that cleanup's next: the handler must leave the cleanup
+ * itself in place, which ngx_http_teachfloor_cleanup() does.
+ */
+
+static void
+ngx_http_teachfloor_add_cleanup(ngx_pool_t *pool, ngx_pool_cleanup_t *cln,
+    ngx_http_teachfloor_ctx_t *ctx)
+{
+    cln->handler = ngx_http_teachfloor_cleanup;
+    cln->data = ctx;
+    cln->next = pool->cleanup;
+
+    pool->cleanup = cln;
+}
+
+
+static void
+ngx_http_teachfloor_free_spare(void)
+{
+    ngx_http_teachfloor_ctx_t  *ctx;
+
+    while (ngx_http_teachfloor_spare_ctx) {
+        ctx = ngx_http_teachfloor_spare_ctx;
+        ngx_http_teachfloor_spare_ctx = ctx->next;
+        ngx_free(ctx);
+    }
 }
 
 
@@ -225,6 +293,10 @@ ngx_http_teachfloor_free_contexts(void)
         ngx_http_teachfloor_free_ctx = ctx->next;
         ngx_free(ctx);
     }
+
+    ngx_http_teachfloor_nfree = 0;
+
+    ngx_http_teachfloor_free_spare();
 }
 
 
@@ -256,10 +328,17 @@ ngx_http_teachfloor_cleanup(void *data)
     /* a mark the log phase did not settle: a retry may go through */
     ngx_http_teachfloor_dedupe_release(ctx);
 
-    /* ngx_destroy_pool() reads ctx->cleanup.next after this: it stays */
+    if (ngx_http_teachfloor_nfree >= NGX_HTTP_TF_FREE_CTX_MAX) {
+        ctx->next = ngx_http_teachfloor_spare_ctx;
+        ngx_http_teachfloor_spare_ctx = ctx;
+        return;
+    }
 
     ctx->next = ngx_http_teachfloor_free_ctx;
     ngx_http_teachfloor_free_ctx = ctx;
+    ngx_http_teachfloor_nfree++;
+
+    ngx_http_tf_ctx_released(ctx);
 }
 
 
@@ -564,6 +643,15 @@ ngx_http_teachfloor_log_handler(ngx_http_request_t *r)
     ngx_uint_t                  status;
     ngx_http_upstream_state_t  *state;
     ngx_http_teachfloor_ctx_t  *ctx;
+
+    /*
+     * A subrequest's log phase (log_subrequest on: a mirror, say) must not
+     * settle the main request's event with the subrequest's status.
+     */
+
+    if (r != r->main) {
+        return NGX_OK;
+    }
 
     ctx = ngx_http_teachfloor_get_ctx(r);
 

@@ -16,6 +16,10 @@
 #define NGX_HTTP_TF_DELIVERY_TIMEOUT  3000
 
 
+/* the keys of up to this many limits are kept on the stack */
+#define NGX_HTTP_TF_LOCAL_KEYS  4
+
+
 typedef struct {
     u_char                          color;
     u_char                          dummy;
@@ -38,9 +42,6 @@ typedef struct {
     ngx_shm_zone_t                     *shm_zone;
 } ngx_http_teachfloor_limit_zone_t;
 
-
-/* the keys of up to this many limits are kept on the stack */
-#define NGX_HTTP_TF_LOCAL_KEYS  4
 
 
 struct ngx_http_teachfloor_limit_s {
@@ -355,7 +356,8 @@ ngx_http_teachfloor_limit_check_conf(ngx_conf_t *cf, ngx_array_t *limits)
 
 /*
  * The index of the variable that is the whole key ("$binary_remote_addr",
- * "${http_x}"), NGX_DECLINED for any other key, NGX_ERROR.
+ * "${http_x}"), NGX_DECLINED for any other key (text, several variables, a
+ * regex capture such as "$1"), NGX_ERROR.
  */
 
 static ngx_int_t
@@ -378,6 +380,12 @@ ngx_http_teachfloor_limit_key_index(ngx_conf_t *cf, ngx_str_t *key)
 
         name.data++;
         name.len -= 2;
+    }
+
+    /* "$1" is a capture to the script compiler, not a variable */
+
+    if (name.data[0] >= '0' && name.data[0] <= '9') {
+        return NGX_DECLINED;
     }
 
     for (i = 0; i < name.len; i++) {
@@ -506,13 +514,17 @@ ngx_http_teachfloor_limit_check(ngx_http_request_t *r,
         zone = limit[i].shm_zone->data;
 
         if (zone->index != NGX_DECLINED) {
-            vv = ngx_http_get_flushed_variable(r, zone->index);
-            if (vv == NULL) {
-                return NGX_ERROR;
-            }
+            /* as ngx_http_complex_value(): a failed variable is empty */
 
-            keys[i].data = vv->data;
-            keys[i].len = vv->not_found ? 0 : vv->len;
+            vv = ngx_http_get_flushed_variable(r, zone->index);
+
+            if (vv == NULL || vv->not_found) {
+                keys[i].len = 0;
+
+            } else {
+                keys[i].data = vv->data;
+                keys[i].len = vv->len;
+            }
 
         } else if (ngx_http_complex_value(r, &zone->key, &keys[i]) != NGX_OK) {
             return NGX_ERROR;

@@ -210,7 +210,7 @@ ngx_module_t  ngx_http_teachfloor_module = {
 };
 
 
-/* a worker's cached contexts; nginx without a master unloads the module */
+/* a worker's cached contexts, so that memory checkers see nothing left */
 
 static void
 ngx_http_teachfloor_exit_process(ngx_cycle_t *cycle)

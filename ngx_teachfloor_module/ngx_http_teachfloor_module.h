@@ -113,8 +113,10 @@ typedef struct {
 typedef struct ngx_http_teachfloor_ctx_s  ngx_http_teachfloor_ctx_t;
 
 struct ngx_http_teachfloor_ctx_s {
+    /* first: accessible while the context waits on a free list */
     ngx_http_teachfloor_ctx_t  *next;       /* in the worker's free list */
     ngx_pool_cleanup_t          cleanup;    /* in the request pool's list */
+
     ngx_int_t                   status;     /* the phase handler's answer */
     ngx_http_teachfloor_result_e  result;
     ngx_uint_t                  secret;     /* 1-based, 0 before a match */

@@ -44,12 +44,34 @@ tf_envelope_init(void)
 }
 
 
-/* called for each of cJSON's nodes and strings: the bump is inlined here */
+/*
+ * The bump along the allocator's block: NULL when the block has no room.
+ * Inlined into the hook cJSON calls for each of its nodes and strings.
+ */
+
+static inline void *
+tf_bump(tf_allocator_t *a, size_t size)
+{
+    uintptr_t  p;
+
+    /* cJSON's nodes hold pointers and doubles */
+
+    p = ((uintptr_t) a->pos + 7) & ~(uintptr_t) 7;
+
+    if (p > (uintptr_t) a->last || size > (uintptr_t) a->last - p) {
+        return NULL;
+    }
+
+    a->pos = (u_char *) p + size;
+
+    return (void *) p;
+}
+
 
 static void *
 tf_json_malloc(size_t size)
 {
-    uintptr_t        p;
+    void            *p;
     tf_allocator_t  *a;
 
     a = tf_json_allocator;
@@ -58,34 +80,20 @@ tf_json_malloc(size_t size)
         return malloc(size);
     }
 
-    /* cJSON's nodes hold pointers and doubles */
+    p = tf_bump(a, size);
 
-    p = ((uintptr_t) a->pos + 7) & ~(uintptr_t) 7;
-
-    if (p <= (uintptr_t) a->last && size <= (uintptr_t) a->last - p) {
-        a->pos = (u_char *) p + size;
-        return (void *) p;
-    }
-
-    return a->alloc(a->ctx, size);
+    return p ? p : a->alloc(a->ctx, size);
 }
 
 
 static void *
 tf_envelope_alloc(tf_allocator_t *a, size_t size)
 {
-    u_char  *p;
+    void  *p;
 
-    if (a->pos) {
-        p = (u_char *) (((uintptr_t) a->pos + 7) & ~(uintptr_t) 7);
+    p = tf_bump(a, size);
 
-        if (p <= a->last && size <= (size_t) (a->last - p)) {
-            a->pos = p + size;
-            return p;
-        }
-    }
-
-    return a->alloc(a->ctx, size);
+    return p ? p : a->alloc(a->ctx, size);
 }
 
 
@@ -126,6 +134,7 @@ tf_envelope_parse(const u_char *body, size_t len,
     }
 
     /* without a block, the bump in tf_json_malloc() must find no room */
+
     if (allocator->pos == NULL) {
         allocator->last = NULL;
     }
@@ -287,13 +296,12 @@ int
 tf_event_name_valid(const u_char *p, size_t len)
 {
     size_t  i;
-    u_char  c, prev;
-    int     dots;
+    u_char  c, prev, seen;
 
     /* no empty segment: neither first, nor last, nor two dots in a row */
 
     prev = TF_NAME_DOT;
-    dots = 0;
+    seen = 0;
 
     for (i = 0; i < len; i++) {
         c = tf_name_class[p[i]];
@@ -302,11 +310,11 @@ tf_event_name_valid(const u_char *p, size_t len)
             return 0;
         }
 
-        dots += c >> 1;
+        seen |= c;
         prev = c;
     }
 
-    return prev == TF_NAME_CHAR && dots > 0;
+    return prev == TF_NAME_CHAR && (seen & TF_NAME_DOT);
 }
 
 

@@ -26,7 +26,8 @@ typedef struct {
 
 /*
  * Where cJSON's nodes and strings go during one parse: first the block from
- * pos to last, bumped along (pos may be NULL: no block), then alloc().
+ * pos to last, bumped along (pos may be NULL: no block, and the parse then
+ * sets last to NULL too), then alloc().
  * Nothing is freed one by one: the memory must live as long as the
  * envelope's strings are used (an nginx request pool, an arena in tests).
  */

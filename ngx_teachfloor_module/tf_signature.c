@@ -23,6 +23,11 @@
 #define TF_HMAC_BLOCK  64
 
 
+/* the outer block holds the inner digest, 0x80 and a 64-bit length */
+typedef char  tf_outer_block_fits[(TF_DIGEST_LEN + 1 + 8 <= TF_HMAC_BLOCK)
+                                  ? 1 : -1];
+
+
 /*
  * A hex digit's value with 0x10 set; zero for anything else.  And-ed
  * together over the whole signature, the flag is tested once, not per digit.
@@ -151,16 +156,17 @@ int
 tf_hmac_matches(const tf_hmac_key_t *key, const tf_chunk_t *chunks,
     size_t nchunks, const u_char expected[TF_DIGEST_LEN])
 {
-    size_t        i;
-    uint32_t      diff;
-    SHA256_CTX    outer;
-    const u_char  *e;
+    size_t             i;
+    SHA256_CTX         outer;
+    const u_char      *e;
+    volatile uint32_t  diff;
 
     tf_hmac_state(key, chunks, nchunks, &outer);
 
     /*
-     * Constant time: every word is compared, the differences or-ed, and
-     * only the sum of them decides.
+     * Constant time: every word is compared and the differences or-ed; the
+     * accumulator is volatile so that no compiler may stop at the first
+     * difference.
      */
 
     diff = 0;

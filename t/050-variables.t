@@ -14,6 +14,12 @@ our $member = sample('member-joined');
 our $test = sample('test-event');
 our $numeric = '{"event":"member.joined","timestamp":"2025-10-07T15:30:00+02:00","data":{"organization":{"id":4711}}}';
 
+# longer than the context keeps inline (128 bytes in all)
+our $long_event = 'member.' . ('j' x 120);
+our $long_id = 'evt_' . ('9' x 60);
+our $long_org = 'org_' . ('z' x 40);
+our $long = qq{{"event":"$long_event","id":"$long_id","timestamp":"2025-10-07T15:30:00Z","data":{"organization":{"id":"$long_org"}}}};
+
 our $VarsConfig = <<'_EOC_';
     location = /wh {
         teachfloor_webhook on;
@@ -289,3 +295,12 @@ _EOC_
 [503, 200]
 --- response_body eval
 ["fallback\n", "/wh result=accepted event=member.joined\n"]
+
+
+
+=== TEST 11: envelope strings longer than the context keeps inline reach the upstream whole
+--- request eval
+"POST /wh\n" . $::long
+--- error_code: 200
+--- response_body eval
+"event=$::long_event id=$::long_id time=2025-10-07T15:30:00Z org=$::long_org test=0 result=accepted\n"

@@ -433,3 +433,33 @@ $::UpstreamConfig . q{
 --- response_body eval
 [::fwd(::ev('org_a')), $::limited, ::fwd(::ev('org_b')),
  ::fwd(::ev('org_a')), ::fwd(::ev('org_a', 'member.left')), $::limited]
+
+
+
+=== TEST 19: a regex capture as the key ($1) keeps one budget per captured value; a key variable that is not found limits nothing
+--- http_config eval
+$::UpstreamConfig . q{
+    teachfloor_limit_zone $1             zone=bysource:1m rate=1r/m;
+    teachfloor_limit_zone $http_x_source zone=byheader:1m rate=1r/m;
+}
+--- config
+    location ~ ^/wh/(\w+)$ {
+        teachfloor_webhook on;
+        teachfloor_secret  whsec_test;
+        teachfloor_limit   zone=bysource;
+        proxy_pass         http://app;
+    }
+    location = /nohdr {
+        teachfloor_webhook on;
+        teachfloor_secret  whsec_test;
+        teachfloor_limit   zone=byheader;
+        proxy_pass         http://app/received;
+    }
+--- request eval
+["POST /wh/a\n" . ::ev('o'), "POST /wh/a\n" . ::ev('o'), "POST /wh/b\n" . ::ev('o'),
+ "POST /nohdr\n" . ::ev('o'), "POST /nohdr\n" . ::ev('o')]
+--- error_code eval
+[200, 429, 200, 200, 200]
+--- response_body_like eval
+["^upstream: POST /wh/a\n", "rate_limited", "^upstream: POST /wh/b\n",
+ "^upstream: POST /received\n", "^upstream: POST /received\n"]

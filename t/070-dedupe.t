@@ -513,3 +513,27 @@ qr/"teachfloor_dedupe" uses zone "nowhere" that has no "teachfloor_dedupe_zone"/
 [200, 200, 200, 200]
 --- response_body eval
 [::fwd(::typed('evt_9713', '"a":1')), ::fwd(::typed('evt_36122', '"a":1')), $::dup, $::dup]
+
+
+
+=== TEST 26: a mirror subrequest logged (log_subrequest on) does not settle the event with its own 500: the copy is still a duplicate
+--- config
+    location = /wh {
+        teachfloor_webhook        on;
+        teachfloor_secret         whsec_test;
+        teachfloor_dedupe         zone=seen;
+        proxy_ignore_client_abort on;
+        mirror                    /mirror;
+        proxy_pass                http://app/received;
+    }
+    location = /mirror {
+        internal;
+        log_subrequest on;
+        return 500;
+    }
+--- request eval
+[("POST /wh\n" . ::ev(26)) x 2]
+--- error_code eval
+[200, 200]
+--- response_body eval
+[::fwd(::ev(26)), $::dup]
