@@ -855,12 +855,13 @@ static void
 test_event_names(void)
 {
     int            got, want;
-    size_t         len, i, k, combos;
+    size_t         len, i, k, combos, na;
     u_char         name[5], buf[32];
     unsigned       c, n;
     static const u_char  alphabet[] = { 'a', 'z', '0', '9', '_', '.', 'A',
                                         '-', '/', '{', 0, 0x80, 0xff };
-    const size_t   na = sizeof(alphabet);
+
+    na = sizeof(alphabet);
 
     for (len = 0; len <= 5; len++) {
         combos = 1;
