@@ -17,9 +17,9 @@
  * anything allocated there costs most requests another pool block (a
  * malloc() and a free()).  So the context carries its own pool cleanup; it
  * puts the context back on the list when the request's pool is destroyed.
- * The list keeps up to NGX_HTTP_TF_FREE_CTX_MAX contexts; one released
- * beyond that waits on the spare list, freed by the next request, since
- * ngx_destroy_pool() still reads its cleanup after the handler has run.
+ * The list keeps up to NGX_HTTP_TF_FREE_CTX_MAX contexts: the next request
+ * frees any beyond that, since ngx_destroy_pool() still reads a context's
+ * cleanup after its handler has run.
  */
 
 #define NGX_HTTP_TF_FREE_CTX_MAX  256
@@ -67,8 +67,7 @@ typedef struct {
 static ngx_http_teachfloor_ctx_t *ngx_http_teachfloor_create_ctx(
     ngx_http_request_t *r);
 static void ngx_http_teachfloor_add_cleanup(ngx_pool_t *pool,
-    ngx_pool_cleanup_t *cln, ngx_http_teachfloor_ctx_t *ctx);
-static void ngx_http_teachfloor_free_spare(void);
+    ngx_http_teachfloor_ctx_t *ctx);
 static void ngx_http_teachfloor_cleanup(void *data);
 static ngx_uint_t ngx_http_teachfloor_expects_continue(ngx_http_request_t *r);
 static ngx_http_teachfloor_result_e ngx_http_teachfloor_check_header(
@@ -123,8 +122,9 @@ static ngx_str_t  ngx_http_teachfloor_json_type =
 /*
  * cJSON's tree lives only while the verdict is taken: its nodes go to a
  * per-worker arena, reused by every request, and only the few envelope
- * strings the request keeps are copied to its pool.  Parses never overlap
- * in a worker; one that outgrows the arena goes on in the request pool.
+ * strings the request keeps are copied to its context.  Parses never
+ * overlap in a worker; one that outgrows the arena goes on in the request
+ * pool.
  */
 
 #define NGX_HTTP_TF_ARENA_SIZE  65536
@@ -134,7 +134,6 @@ static u_char  ngx_http_teachfloor_arena_mem[NGX_HTTP_TF_ARENA_SIZE];
 
 static ngx_http_teachfloor_ctx_t  *ngx_http_teachfloor_free_ctx;
 static ngx_uint_t                  ngx_http_teachfloor_nfree;
-static ngx_http_teachfloor_ctx_t  *ngx_http_teachfloor_spare_ctx;
 
 
 ngx_int_t
@@ -216,8 +215,11 @@ ngx_http_teachfloor_create_ctx(ngx_http_request_t *r)
 {
     ngx_http_teachfloor_ctx_t  *ctx;
 
-    if (ngx_http_teachfloor_spare_ctx) {
-        ngx_http_teachfloor_free_spare();
+    while (ngx_http_teachfloor_nfree > NGX_HTTP_TF_FREE_CTX_MAX) {
+        ctx = ngx_http_teachfloor_free_ctx;
+        ngx_http_teachfloor_free_ctx = ctx->next;
+        ngx_http_teachfloor_nfree--;
+        ngx_free(ctx);
     }
 
     ctx = ngx_http_teachfloor_free_ctx;
@@ -243,7 +245,7 @@ ngx_http_teachfloor_create_ctx(ngx_http_request_t *r)
      * access log still see the verdict.
      */
 
-    ngx_http_teachfloor_add_cleanup(r->pool, &ctx->cleanup, ctx);
+    ngx_http_teachfloor_add_cleanup(r->pool, ctx);
 
     ngx_http_set_ctx(r, ctx, ngx_http_teachfloor_module);
 
@@ -259,27 +261,14 @@ ngx_http_teachfloor_create_ctx(ngx_http_request_t *r)
  */
 
 static void
-ngx_http_teachfloor_add_cleanup(ngx_pool_t *pool, ngx_pool_cleanup_t *cln,
+ngx_http_teachfloor_add_cleanup(ngx_pool_t *pool,
     ngx_http_teachfloor_ctx_t *ctx)
 {
-    cln->handler = ngx_http_teachfloor_cleanup;
-    cln->data = ctx;
-    cln->next = pool->cleanup;
+    ctx->cleanup.handler = ngx_http_teachfloor_cleanup;
+    ctx->cleanup.data = ctx;
+    ctx->cleanup.next = pool->cleanup;
 
-    pool->cleanup = cln;
-}
-
-
-static void
-ngx_http_teachfloor_free_spare(void)
-{
-    ngx_http_teachfloor_ctx_t  *ctx;
-
-    while (ngx_http_teachfloor_spare_ctx) {
-        ctx = ngx_http_teachfloor_spare_ctx;
-        ngx_http_teachfloor_spare_ctx = ctx->next;
-        ngx_free(ctx);
-    }
+    pool->cleanup = &ctx->cleanup;
 }
 
 
@@ -295,8 +284,6 @@ ngx_http_teachfloor_free_contexts(void)
     }
 
     ngx_http_teachfloor_nfree = 0;
-
-    ngx_http_teachfloor_free_spare();
 }
 
 
@@ -327,12 +314,6 @@ ngx_http_teachfloor_cleanup(void *data)
 
     /* a mark the log phase did not settle: a retry may go through */
     ngx_http_teachfloor_dedupe_release(ctx);
-
-    if (ngx_http_teachfloor_nfree >= NGX_HTTP_TF_FREE_CTX_MAX) {
-        ctx->next = ngx_http_teachfloor_spare_ctx;
-        ngx_http_teachfloor_spare_ctx = ctx;
-        return;
-    }
 
     ctx->next = ngx_http_teachfloor_free_ctx;
     ngx_http_teachfloor_free_ctx = ctx;

@@ -19,7 +19,7 @@ static int tf_envelope_has_nul(const u_char *p, size_t len);
 static int tf_key_is(const char *key, const char *name);
 static cJSON *tf_member(const cJSON *object, const char *name);
 static int tf_envelope_string(const cJSON *item, tf_str_t *s);
-static void *tf_envelope_alloc(tf_allocator_t *a, size_t size);
+static inline void *tf_envelope_alloc(tf_allocator_t *a, size_t size);
 static int tf_envelope_id(const cJSON *item, tf_allocator_t *allocator,
     tf_str_t *s);
 
@@ -71,22 +71,15 @@ tf_bump(tf_allocator_t *a, size_t size)
 static void *
 tf_json_malloc(size_t size)
 {
-    void            *p;
-    tf_allocator_t  *a;
-
-    a = tf_json_allocator;
-
-    if (a == NULL) {
+    if (tf_json_allocator == NULL) {
         return malloc(size);
     }
 
-    p = tf_bump(a, size);
-
-    return p ? p : a->alloc(a->ctx, size);
+    return tf_envelope_alloc(tf_json_allocator, size);
 }
 
 
-static void *
+static inline void *
 tf_envelope_alloc(tf_allocator_t *a, size_t size)
 {
     void  *p;
