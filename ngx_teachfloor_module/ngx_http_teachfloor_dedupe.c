@@ -381,12 +381,14 @@ ngx_http_teachfloor_dedupe_check(ngx_http_request_t *r,
     /*
      * The id is stable across retries even if the body were serialised
      * anew; without one, a retry re-sends the same bytes, whose HMAC the
-     * signature check has already computed.
+     * signature check has already computed.  Either key belongs to the
+     * signer: an id is hashed after the secret's digest, so that a tenant
+     * cannot spend another tenant's event id.
      */
 
     if (ctx->envelope.id.len) {
-        tf_sha256(ctx->envelope.id.data, ctx->envelope.id.len,
-                  ctx->dedupe_key);
+        tf_sha256_prefixed(ctx->scope, ctx->envelope.id.data,
+                           ctx->envelope.id.len, ctx->dedupe_key);
 
     } else {
         ngx_memcpy(ctx->dedupe_key, ctx->digest, TF_DIGEST_LEN);

@@ -50,8 +50,15 @@
 #endif
 
 
-/* a body in up to this many buffers is described on the stack */
-#define NGX_HTTP_TF_LOCAL_CHUNKS  4
+/* the HMACs of up to this many secrets are computed on the stack */
+#define NGX_HTTP_TF_LOCAL_SECRETS  4
+
+/*
+ * A body in a temporary file is hashed in blocks of this size as it is
+ * read back: before its signature is checked, a forged body costs the
+ * worker this block, whatever its size.
+ */
+#define NGX_HTTP_TF_READ_BLOCK  16384
 
 /* how much of an event name or a rate-limit key a log line shows */
 #define NGX_HTTP_TF_LOG_NAME_LEN  128
@@ -64,11 +71,25 @@ typedef struct {
 } ngx_http_teachfloor_answer_t;
 
 
+/* a secret being tried on the body */
+typedef struct {
+    const tf_hmac_key_t        *key;
+    tf_hmac_t                   hmac;
+    ngx_uint_t                  index;      /* 1-based, in configuration */
+    ngx_str_t                   value;      /* a variable secret's value */
+    tf_hmac_key_t               own;        /* a variable secret's key */
+} ngx_http_teachfloor_candidate_t;
+
+
 static ngx_http_teachfloor_ctx_t *ngx_http_teachfloor_create_ctx(
     ngx_http_request_t *r);
 static void ngx_http_teachfloor_add_cleanup(ngx_pool_t *pool,
     ngx_http_teachfloor_ctx_t *ctx);
 static void ngx_http_teachfloor_cleanup(void *data);
+static ngx_http_teachfloor_ctx_t *ngx_http_teachfloor_find_ctx(
+    ngx_http_request_t *r);
+static void ngx_http_teachfloor_settle(ngx_http_request_t *r,
+    ngx_http_teachfloor_ctx_t *ctx);
 static ngx_uint_t ngx_http_teachfloor_expects_continue(ngx_http_request_t *r);
 static ngx_http_teachfloor_result_e ngx_http_teachfloor_check_header(
     ngx_http_request_t *r, ngx_http_teachfloor_loc_conf_t *tlcf,
@@ -77,11 +98,16 @@ static void ngx_http_teachfloor_body_handler(ngx_http_request_t *r);
 static void ngx_http_teachfloor_delay_handler(ngx_http_request_t *r);
 static ngx_int_t ngx_http_teachfloor_decide(ngx_http_request_t *r,
     ngx_http_teachfloor_loc_conf_t *tlcf, ngx_http_teachfloor_ctx_t *ctx);
-static ngx_int_t ngx_http_teachfloor_body(ngx_http_request_t *r,
-    tf_chunk_t *local, tf_chunk_t **chunks, size_t *nchunks, size_t *total);
 static ngx_int_t ngx_http_teachfloor_verify(ngx_http_request_t *r,
-    ngx_http_teachfloor_loc_conf_t *tlcf, ngx_http_teachfloor_ctx_t *ctx,
-    tf_chunk_t *chunks, size_t nchunks);
+    ngx_http_teachfloor_loc_conf_t *tlcf, ngx_http_teachfloor_ctx_t *ctx);
+static ngx_int_t ngx_http_teachfloor_candidates(ngx_http_request_t *r,
+    ngx_http_teachfloor_loc_conf_t *tlcf,
+    ngx_http_teachfloor_candidate_t *c, ngx_uint_t *n);
+static ngx_int_t ngx_http_teachfloor_hash_file(ngx_http_request_t *r,
+    ngx_buf_t *b, u_char **block, ngx_http_teachfloor_candidate_t *c,
+    ngx_uint_t n);
+static ngx_int_t ngx_http_teachfloor_body(ngx_http_request_t *r,
+    const u_char **body, size_t *len);
 static void *ngx_http_teachfloor_json_alloc(void *pool, size_t size);
 static ngx_int_t ngx_http_teachfloor_keep_envelope(ngx_http_request_t *r,
     ngx_http_teachfloor_ctx_t *ctx);
@@ -143,20 +169,44 @@ ngx_http_teachfloor_handler(ngx_http_request_t *r)
     ngx_http_teachfloor_ctx_t       *ctx;
     ngx_http_teachfloor_loc_conf_t  *tlcf;
 
-    if (r != r->main) {
-        return NGX_DECLINED;
-    }
-
     tlcf = ngx_http_get_module_loc_conf(r, ngx_http_teachfloor_module);
 
     if (!tlcf->enable) {
         return NGX_DECLINED;
     }
 
+    /*
+     * A subrequest (mirror, SSI, auth_request) shares its main request's
+     * body, connection and context slot: it is refused rather than
+     * forwarded unverified or verified with the main request's state.
+     */
+
+    if (r != r->main) {
+        ngx_log_error(tlcf->log_level, r->connection->log, 0,
+                      "teachfloor webhook refused: a gate does not serve "
+                      "subrequests (\"%V\")", &r->uri);
+        return NGX_HTTP_FORBIDDEN;
+    }
+
+    /*
+     * Only this location's own decision counts: an internal redirect
+     * clears the module's context, and a gate reached after one decides
+     * anew with its own secrets.
+     */
+
     ctx = ngx_http_get_module_ctx(r, ngx_http_teachfloor_module);
 
     if (ctx) {
         return ctx->status;
+    }
+
+    if (r->internal) {
+        /* the earlier gate's event: its upstream has answered for it */
+        ctx = ngx_http_teachfloor_find_ctx(r);
+
+        if (ctx) {
+            ngx_http_teachfloor_settle(r, ctx);
+        }
     }
 
     ctx = ngx_http_teachfloor_create_ctx(r);
@@ -323,10 +373,16 @@ ngx_http_teachfloor_cleanup(void *data)
 }
 
 
+/*
+ * What the variables and the log phase see: this request's verdict, or
+ * after an internal redirect, the latest gate's.  A context found through
+ * the pool's cleanups is not attached to the request again, so that it
+ * never stands for the decision of a gate reached later.
+ */
+
 ngx_http_teachfloor_ctx_t *
 ngx_http_teachfloor_get_ctx(ngx_http_request_t *r)
 {
-    ngx_pool_cleanup_t         *cln;
     ngx_http_teachfloor_ctx_t  *ctx;
 
     ctx = ngx_http_get_module_ctx(r->main, ngx_http_teachfloor_module);
@@ -335,11 +391,20 @@ ngx_http_teachfloor_get_ctx(ngx_http_request_t *r)
         return ctx;
     }
 
-    for (cln = r->main->pool->cleanup; cln; cln = cln->next) {
+    return ngx_http_teachfloor_find_ctx(r->main);
+}
+
+
+/* the latest context: cleanups are pushed in front of the list */
+
+static ngx_http_teachfloor_ctx_t *
+ngx_http_teachfloor_find_ctx(ngx_http_request_t *r)
+{
+    ngx_pool_cleanup_t  *cln;
+
+    for (cln = r->pool->cleanup; cln; cln = cln->next) {
         if (cln->handler == ngx_http_teachfloor_cleanup) {
-            ctx = cln->data;
-            ngx_http_set_ctx(r->main, ctx, ngx_http_teachfloor_module);
-            return ctx;
+            return cln->data;
         }
     }
 
@@ -482,21 +547,14 @@ static ngx_int_t
 ngx_http_teachfloor_decide(ngx_http_request_t *r,
     ngx_http_teachfloor_loc_conf_t *tlcf, ngx_http_teachfloor_ctx_t *ctx)
 {
-    size_t             nchunks, total;
+    size_t             total;
     ngx_int_t          rc;
-    tf_chunk_t        *chunks;
     const u_char      *json;
-    tf_chunk_t         local[NGX_HTTP_TF_LOCAL_CHUNKS];
     tf_allocator_t     allocator;
     tf_envelope_t     *env;
     tf_envelope_rc_e   erc;
 
-    rc = ngx_http_teachfloor_body(r, local, &chunks, &nchunks, &total);
-    if (rc != NGX_OK) {
-        return rc;
-    }
-
-    rc = ngx_http_teachfloor_verify(r, tlcf, ctx, chunks, nchunks);
+    rc = ngx_http_teachfloor_verify(r, tlcf, ctx);
     if (rc != NGX_OK) {
         return rc;
     }
@@ -508,19 +566,9 @@ ngx_http_teachfloor_decide(ngx_http_request_t *r,
 
     /* only now, with the sender proven, is the body worth a copy or a parse */
 
-    if (nchunks == 1) {
-        json = chunks[0].data;
-
-    } else {
-        json = ngx_pnalloc(r->pool, total ? total : 1);
-        if (json == NULL) {
-            return NGX_HTTP_INTERNAL_SERVER_ERROR;
-        }
-
-        for (total = 0; nchunks; chunks++, nchunks--) {
-            ngx_memcpy((u_char *) json + total, chunks->data, chunks->len);
-            total += chunks->len;
-        }
+    rc = ngx_http_teachfloor_body(r, &json, &total);
+    if (rc != NGX_OK) {
+        return rc;
     }
 
     allocator.alloc = ngx_http_teachfloor_json_alloc;
@@ -621,8 +669,6 @@ ngx_http_teachfloor_decide(ngx_http_request_t *r,
 ngx_int_t
 ngx_http_teachfloor_log_handler(ngx_http_request_t *r)
 {
-    ngx_uint_t                  status;
-    ngx_http_upstream_state_t  *state;
     ngx_http_teachfloor_ctx_t  *ctx;
 
     /*
@@ -636,21 +682,46 @@ ngx_http_teachfloor_log_handler(ngx_http_request_t *r)
 
     ctx = ngx_http_teachfloor_get_ctx(r);
 
-    if (ctx == NULL || ctx->result != NGX_HTTP_TF_ACCEPTED) {
-        return NGX_OK;
+    if (ctx) {
+        ngx_http_teachfloor_settle(r, ctx);
     }
 
-    status = r->headers_out.status;
+    return NGX_OK;
+}
 
-    if (r->upstream_states && r->upstream_states->nelts) {
-        state = r->upstream_states->elts;
-        status = state[r->upstream_states->nelts - 1].status;
+
+/* an accepted event's outcome, once: in the log phase or at a later gate */
+
+static void
+ngx_http_teachfloor_settle(ngx_http_request_t *r,
+    ngx_http_teachfloor_ctx_t *ctx)
+{
+    ngx_uint_t  status;
+
+    if (ctx->result != NGX_HTTP_TF_ACCEPTED || ctx->settled) {
+        return;
     }
+
+    ctx->settled = 1;
+
+    status = ngx_http_teachfloor_upstream_status(r);
 
     ngx_http_teachfloor_dedupe_log(r, ctx, status);
     ngx_http_teachfloor_metrics_upstream(r, ctx, status);
+}
 
-    return NGX_OK;
+
+ngx_uint_t
+ngx_http_teachfloor_upstream_status(ngx_http_request_t *r)
+{
+    ngx_http_upstream_state_t  *state;
+
+    if (r->upstream_states && r->upstream_states->nelts) {
+        state = r->upstream_states->elts;
+        return state[r->upstream_states->nelts - 1].status;
+    }
+
+    return r->headers_out.status;
 }
 
 
@@ -684,100 +755,253 @@ ngx_http_teachfloor_apply_limits(ngx_http_request_t *r,
 
 
 /*
- * The body as chunks in memory, without a copy when it is in memory
- * already; a body in a temporary file is read into one buffer.  Up to
- * NGX_HTTP_TF_LOCAL_CHUNKS chunks are described in the caller's array.
+ * Every secret is tried in one pass over the body, in the buffers nginx
+ * holds it in: nothing is copied, and a body in a temporary file is read
+ * back one block at a time.  The first secret that matches wins.
  */
 
 static ngx_int_t
-ngx_http_teachfloor_body(ngx_http_request_t *r, tf_chunk_t *local,
-    tf_chunk_t **chunks, size_t *nchunks, size_t *total)
+ngx_http_teachfloor_verify(ngx_http_request_t *r,
+    ngx_http_teachfloor_loc_conf_t *tlcf, ngx_http_teachfloor_ctx_t *ctx)
 {
-    off_t         size;
-    u_char       *buf, *p;
-    size_t        n, len;
-    ssize_t       rd;
-    ngx_buf_t    *b;
-    ngx_uint_t    in_file;
-    tf_chunk_t   *c;
-    ngx_chain_t  *cl;
+    u_char                           *block;
+    ngx_int_t                         rc;
+    ngx_buf_t                        *b;
+    ngx_uint_t                        i, n;
+    ngx_chain_t                      *cl;
+    ngx_http_teachfloor_secret_t     *secret;
+    ngx_http_teachfloor_candidate_t  *c;
+    ngx_http_teachfloor_candidate_t   local[NGX_HTTP_TF_LOCAL_SECRETS];
 
-    static tf_chunk_t  empty;
+    n = tlcf->secrets->nelts;
 
-    n = 0;
-    size = 0;
-    in_file = 0;
-
-    if (r->request_body) {
-        for (cl = r->request_body->bufs; cl; cl = cl->next) {
-            b = cl->buf;
-
-            if (ngx_buf_in_memory(b)) {
-                size += b->last - b->pos;
-
-            } else if (b->in_file) {
-                size += b->file_last - b->file_pos;
-                in_file = 1;
-
-            } else {
-                continue;
-            }
-
-            n++;
-        }
-    }
-
-    if (n == 0) {
-        empty.data = (u_char *) "";
-        empty.len = 0;
-
-        *chunks = &empty;
-        *nchunks = 1;
-        *total = 0;
-        return NGX_OK;
-    }
-
-    *total = (size_t) size;
-
-    if (in_file) {
-        n = 1;
-    }
-
-    if (n <= NGX_HTTP_TF_LOCAL_CHUNKS) {
+    if (n <= NGX_HTTP_TF_LOCAL_SECRETS) {
         c = local;
 
     } else {
-        c = ngx_palloc(r->pool, n * sizeof(tf_chunk_t));
+        c = ngx_palloc(r->pool, n * sizeof(ngx_http_teachfloor_candidate_t));
         if (c == NULL) {
             return NGX_HTTP_INTERNAL_SERVER_ERROR;
         }
     }
 
-    *chunks = c;
-    *nchunks = n;
+    rc = ngx_http_teachfloor_candidates(r, tlcf, c, &n);
+    if (rc != NGX_OK) {
+        return rc;
+    }
 
-    if (!in_file) {
-        for (cl = r->request_body->bufs; cl; cl = cl->next) {
-            b = cl->buf;
+    block = NULL;
 
-            if (ngx_buf_in_memory(b)) {
-                c->data = b->pos;
-                c->len = b->last - b->pos;
-                c++;
+    for (cl = r->request_body ? r->request_body->bufs : NULL;
+         cl;
+         cl = cl->next)
+    {
+        b = cl->buf;
+
+        if (ngx_buf_in_memory(b)) {
+            for (i = 0; i < n; i++) {
+                tf_hmac_update(&c[i].hmac, b->pos, b->last - b->pos);
             }
+
+            continue;
         }
 
+        if (b->in_file) {
+            rc = ngx_http_teachfloor_hash_file(r, b, &block, c, n);
+            if (rc != NGX_OK) {
+                goto done;
+            }
+        }
+    }
+
+    rc = NGX_OK;
+
+    for (i = 0; i < n; i++) {
+        if (tf_hmac_finish_matches(&c[i].hmac, c[i].key, ctx->digest)) {
+            break;
+        }
+    }
+
+    if (i == n) {
+        goto done;
+    }
+
+    ctx->secret = c[i].index;
+
+    if (tlcf->dedupe) {
+        secret = tlcf->secrets->elts;
+
+        if (secret[c[i].index - 1].value == NULL) {
+            ngx_memcpy(ctx->scope, secret[c[i].index - 1].scope,
+                       TF_DIGEST_LEN);
+
+        } else {
+            tf_sha256(c[i].value.data, c[i].value.len, ctx->scope);
+        }
+    }
+
+done:
+
+    for (i = 0; i < n; i++) {
+        if (c[i].key == &c[i].own) {
+            ngx_explicit_memzero(&c[i].own, sizeof(tf_hmac_key_t));
+        }
+    }
+
+    if (block) {
+        ngx_pfree(r->pool, block);
+    }
+
+    return rc;
+}
+
+
+/* the secrets to try, each with its HMAC started; n is updated */
+
+static ngx_int_t
+ngx_http_teachfloor_candidates(ngx_http_request_t *r,
+    ngx_http_teachfloor_loc_conf_t *tlcf,
+    ngx_http_teachfloor_candidate_t *c, ngx_uint_t *n)
+{
+    ngx_str_t                      value;
+    ngx_uint_t                     i, k;
+    ngx_http_teachfloor_secret_t  *secret;
+
+    secret = tlcf->secrets->elts;
+    k = 0;
+
+    for (i = 0; i < tlcf->secrets->nelts; i++) {
+
+        if (secret[i].value == NULL) {
+            c[k].key = &secret[i].key;
+
+        } else {
+            if (ngx_http_complex_value(r, secret[i].value, &value) != NGX_OK)
+            {
+                *n = k;
+                return NGX_HTTP_INTERNAL_SERVER_ERROR;
+            }
+
+            /* a variable that came out empty is no secret at all */
+            if (value.len == 0) {
+                continue;
+            }
+
+            tf_hmac_key_init(&c[k].own, value.data, value.len);
+            c[k].key = &c[k].own;
+            c[k].value = value;
+        }
+
+        c[k].index = i + 1;
+        tf_hmac_start(&c[k].hmac, c[k].key);
+        k++;
+    }
+
+    *n = k;
+
+    return NGX_OK;
+}
+
+
+static ngx_int_t
+ngx_http_teachfloor_hash_file(ngx_http_request_t *r, ngx_buf_t *b,
+    u_char **block, ngx_http_teachfloor_candidate_t *c, ngx_uint_t n)
+{
+    off_t       offset;
+    size_t      len;
+    ssize_t     rd;
+    ngx_uint_t  i;
+
+    if (*block == NULL) {
+        *block = ngx_pnalloc(r->pool, NGX_HTTP_TF_READ_BLOCK);
+        if (*block == NULL) {
+            return NGX_HTTP_INTERNAL_SERVER_ERROR;
+        }
+    }
+
+    for (offset = b->file_pos; offset < b->file_last; offset += len) {
+
+        len = (size_t) ngx_min(b->file_last - offset,
+                               NGX_HTTP_TF_READ_BLOCK);
+
+        rd = ngx_read_file(b->file, *block, len, offset);
+
+        if (rd == NGX_ERROR) {
+            return NGX_HTTP_INTERNAL_SERVER_ERROR;
+        }
+
+        if ((size_t) rd != len) {
+            ngx_log_error(NGX_LOG_ALERT, r->connection->log, 0,
+                          ngx_read_file_n " read only %z of %uz bytes "
+                          "of the request body", rd, len);
+            return NGX_HTTP_INTERNAL_SERVER_ERROR;
+        }
+
+        for (i = 0; i < n; i++) {
+            tf_hmac_update(&c[i].hmac, *block, len);
+        }
+    }
+
+    return NGX_OK;
+}
+
+
+/*
+ * The verified body in one piece for the parser: as it is when nginx holds
+ * it in one buffer, else copied (a body in a file is read back whole, at
+ * most client_max_body_size).
+ */
+
+static ngx_int_t
+ngx_http_teachfloor_body(ngx_http_request_t *r, const u_char **body,
+    size_t *len)
+{
+    off_t         size;
+    u_char       *p;
+    size_t        n;
+    ssize_t       rd;
+    ngx_buf_t    *b;
+    ngx_chain_t  *cl;
+
+    *body = (u_char *) "";
+    *len = 0;
+
+    if (r->request_body == NULL || r->request_body->bufs == NULL) {
         return NGX_OK;
     }
 
-    /* bounded by client_max_body_size */
+    cl = r->request_body->bufs;
 
-    buf = ngx_pnalloc(r->pool, (size_t) size);
-    if (buf == NULL) {
+    if (cl->next == NULL && ngx_buf_in_memory(cl->buf)) {
+        *body = cl->buf->pos;
+        *len = cl->buf->last - cl->buf->pos;
+        return NGX_OK;
+    }
+
+    size = 0;
+
+    for ( /* void */ ; cl; cl = cl->next) {
+        b = cl->buf;
+
+        if (ngx_buf_in_memory(b)) {
+            size += b->last - b->pos;
+
+        } else if (b->in_file) {
+            size += b->file_last - b->file_pos;
+        }
+    }
+
+    if (size == 0) {
+        return NGX_OK;
+    }
+
+    p = ngx_pnalloc(r->pool, (size_t) size);
+    if (p == NULL) {
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
 
-    p = buf;
+    *body = p;
+    *len = (size_t) size;
 
     for (cl = r->request_body->bufs; cl; cl = cl->next) {
         b = cl->buf;
@@ -791,73 +1015,22 @@ ngx_http_teachfloor_body(ngx_http_request_t *r, tf_chunk_t *local,
             continue;
         }
 
-        len = (size_t) (b->file_last - b->file_pos);
+        n = (size_t) (b->file_last - b->file_pos);
 
-        rd = ngx_read_file(b->file, p, len, b->file_pos);
+        rd = ngx_read_file(b->file, p, n, b->file_pos);
 
         if (rd == NGX_ERROR) {
             return NGX_HTTP_INTERNAL_SERVER_ERROR;
         }
 
-        if ((size_t) rd != len) {
+        if ((size_t) rd != n) {
             ngx_log_error(NGX_LOG_ALERT, r->connection->log, 0,
                           ngx_read_file_n " read only %z of %uz bytes "
-                          "of the request body", rd, len);
+                          "of the request body", rd, n);
             return NGX_HTTP_INTERNAL_SERVER_ERROR;
         }
 
-        p += len;
-    }
-
-    c->data = buf;
-    c->len = (size_t) size;
-
-    return NGX_OK;
-}
-
-
-static ngx_int_t
-ngx_http_teachfloor_verify(ngx_http_request_t *r,
-    ngx_http_teachfloor_loc_conf_t *tlcf, ngx_http_teachfloor_ctx_t *ctx,
-    tf_chunk_t *chunks, size_t nchunks)
-{
-    int                            match;
-    ngx_str_t                      value;
-    ngx_uint_t                     i;
-    tf_hmac_key_t                  key;
-    const tf_hmac_key_t           *k;
-    ngx_http_teachfloor_secret_t  *secret;
-
-    secret = tlcf->secrets->elts;
-
-    for (i = 0; i < tlcf->secrets->nelts; i++) {
-
-        k = &secret[i].key;
-
-        if (secret[i].value) {
-            if (ngx_http_complex_value(r, secret[i].value, &value) != NGX_OK) {
-                return NGX_HTTP_INTERNAL_SERVER_ERROR;
-            }
-
-            /* a variable that came out empty is no secret at all */
-            if (value.len == 0) {
-                continue;
-            }
-
-            tf_hmac_key_init(&key, value.data, value.len);
-            k = &key;
-        }
-
-        match = tf_hmac_matches(k, chunks, nchunks, ctx->digest);
-
-        if (k == &key) {
-            ngx_explicit_memzero(&key, sizeof(tf_hmac_key_t));
-        }
-
-        if (match) {
-            ctx->secret = i + 1;
-            break;
-        }
+        p += n;
     }
 
     return NGX_OK;

@@ -621,6 +621,7 @@ ngx_http_teachfloor_add_secret(ngx_conf_t *cf,
 
     if (cv == NULL) {
         tf_hmac_key_init(&secret->key, data, len);
+        tf_sha256(data, len, secret->scope);
     }
 
     return NGX_CONF_OK;

@@ -78,6 +78,8 @@ typedef struct {
     /* NULL for a secret without variables, whose key is prepared once */
     ngx_http_complex_value_t   *value;
     tf_hmac_key_t               key;
+    /* SHA-256 of the value: scopes the dedupe keys to the signer */
+    u_char                      scope[TF_DIGEST_LEN];
 } ngx_http_teachfloor_secret_t;
 
 
@@ -122,6 +124,7 @@ struct ngx_http_teachfloor_ctx_s {
     ngx_uint_t                  secret;     /* 1-based, 0 before a match */
     tf_envelope_t               envelope;
     u_char                      digest[TF_DIGEST_LEN];
+    u_char                      scope[TF_DIGEST_LEN];   /* the signer's */
 
     /* the rate limit that refused the event */
     ngx_str_t                  *limit_zone;
@@ -135,6 +138,7 @@ struct ngx_http_teachfloor_ctx_s {
     u_char                      dedupe_key[TF_DIGEST_LEN];
 
     unsigned                    verified:1; /* envelope fields usable */
+    unsigned                    settled:1;  /* its outcome counted */
 
     u_char                      strings[NGX_HTTP_TF_CTX_STRINGS];
 };
@@ -143,6 +147,7 @@ struct ngx_http_teachfloor_ctx_s {
 ngx_int_t ngx_http_teachfloor_handler(ngx_http_request_t *r);
 ngx_int_t ngx_http_teachfloor_log_handler(ngx_http_request_t *r);
 ngx_http_teachfloor_ctx_t *ngx_http_teachfloor_get_ctx(ngx_http_request_t *r);
+ngx_uint_t ngx_http_teachfloor_upstream_status(ngx_http_request_t *r);
 void ngx_http_teachfloor_free_contexts(void);
 ngx_int_t ngx_http_teachfloor_add_variables(ngx_conf_t *cf);
 ngx_str_t *ngx_http_teachfloor_result_name(ngx_http_teachfloor_result_e rc);

@@ -101,6 +101,20 @@ tf_hmac_key_init(tf_hmac_key_t *key, const u_char *secret, size_t len)
 }
 
 
+void
+tf_hmac_start(tf_hmac_t *hmac, const tf_hmac_key_t *key)
+{
+    hmac->sha = key->inner;
+}
+
+
+void
+tf_hmac_update(tf_hmac_t *hmac, const u_char *p, size_t len)
+{
+    SHA256_Update(&hmac->sha, p, len);
+}
+
+
 /*
  * The outer hash is one block: the inner digest, the padding and the
  * length of key block and digest in bits, fixed.  It is hashed with
@@ -109,20 +123,11 @@ tf_hmac_key_init(tf_hmac_key_t *key, const u_char *secret, size_t len)
  */
 
 static void
-tf_hmac_state(const tf_hmac_key_t *key, const tf_chunk_t *chunks,
-    size_t nchunks, SHA256_CTX *outer)
+tf_hmac_outer(tf_hmac_t *hmac, const tf_hmac_key_t *key, SHA256_CTX *outer)
 {
-    size_t      i;
-    SHA256_CTX  sha;
-    u_char      block[TF_HMAC_BLOCK];
+    u_char  block[TF_HMAC_BLOCK];
 
-    sha = key->inner;
-
-    for (i = 0; i < nchunks; i++) {
-        SHA256_Update(&sha, chunks[i].data, chunks[i].len);
-    }
-
-    SHA256_Final(block, &sha);
+    SHA256_Final(block, &hmac->sha);
 
     memset(block + TF_DIGEST_LEN, 0, TF_HMAC_BLOCK - TF_DIGEST_LEN);
     block[TF_DIGEST_LEN] = 0x80;
@@ -134,6 +139,23 @@ tf_hmac_state(const tf_hmac_key_t *key, const tf_chunk_t *chunks,
 }
 
 
+static void
+tf_hmac_chunks(const tf_hmac_key_t *key, const tf_chunk_t *chunks,
+    size_t nchunks, SHA256_CTX *outer)
+{
+    size_t     i;
+    tf_hmac_t  hmac;
+
+    tf_hmac_start(&hmac, key);
+
+    for (i = 0; i < nchunks; i++) {
+        tf_hmac_update(&hmac, chunks[i].data, chunks[i].len);
+    }
+
+    tf_hmac_outer(&hmac, key, outer);
+}
+
+
 void
 tf_hmac_compute(const tf_hmac_key_t *key, const tf_chunk_t *chunks,
     size_t nchunks, u_char digest[TF_DIGEST_LEN])
@@ -141,7 +163,7 @@ tf_hmac_compute(const tf_hmac_key_t *key, const tf_chunk_t *chunks,
     size_t      i;
     SHA256_CTX  outer;
 
-    tf_hmac_state(key, chunks, nchunks, &outer);
+    tf_hmac_chunks(key, chunks, nchunks, &outer);
 
     for (i = 0; i < TF_DIGEST_LEN / 4; i++) {
         digest[4 * i] = (u_char) (outer.h[i] >> 24);
@@ -152,32 +174,52 @@ tf_hmac_compute(const tf_hmac_key_t *key, const tf_chunk_t *chunks,
 }
 
 
-int
-tf_hmac_matches(const tf_hmac_key_t *key, const tf_chunk_t *chunks,
-    size_t nchunks, const u_char expected[TF_DIGEST_LEN])
+/*
+ * Constant time: every word is compared and the differences or-ed; the
+ * accumulator is volatile so that no compiler may stop at the first
+ * difference.
+ */
+
+static int
+tf_hmac_equal(const SHA256_CTX *outer, const u_char expected[TF_DIGEST_LEN])
 {
     size_t             i;
-    SHA256_CTX         outer;
     const u_char      *e;
     volatile uint32_t  diff;
-
-    tf_hmac_state(key, chunks, nchunks, &outer);
-
-    /*
-     * Constant time: every word is compared and the differences or-ed; the
-     * accumulator is volatile so that no compiler may stop at the first
-     * difference.
-     */
 
     diff = 0;
 
     for (i = 0; i < TF_DIGEST_LEN / 4; i++) {
         e = expected + 4 * i;
-        diff |= outer.h[i] ^ ((uint32_t) e[0] << 24 | (uint32_t) e[1] << 16
-                              | (uint32_t) e[2] << 8 | e[3]);
+        diff |= outer->h[i] ^ ((uint32_t) e[0] << 24 | (uint32_t) e[1] << 16
+                               | (uint32_t) e[2] << 8 | e[3]);
     }
 
     return diff == 0;
+}
+
+
+int
+tf_hmac_matches(const tf_hmac_key_t *key, const tf_chunk_t *chunks,
+    size_t nchunks, const u_char expected[TF_DIGEST_LEN])
+{
+    SHA256_CTX  outer;
+
+    tf_hmac_chunks(key, chunks, nchunks, &outer);
+
+    return tf_hmac_equal(&outer, expected);
+}
+
+
+int
+tf_hmac_finish_matches(tf_hmac_t *hmac, const tf_hmac_key_t *key,
+    const u_char expected[TF_DIGEST_LEN])
+{
+    SHA256_CTX  outer;
+
+    tf_hmac_outer(hmac, key, &outer);
+
+    return tf_hmac_equal(&outer, expected);
 }
 
 
@@ -185,4 +227,17 @@ void
 tf_sha256(const u_char *p, size_t len, u_char digest[TF_DIGEST_LEN])
 {
     SHA256(p, len, digest);
+}
+
+
+void
+tf_sha256_prefixed(const u_char prefix[TF_DIGEST_LEN], const u_char *p,
+    size_t len, u_char digest[TF_DIGEST_LEN])
+{
+    SHA256_CTX  sha;
+
+    SHA256_Init(&sha);
+    SHA256_Update(&sha, prefix, TF_DIGEST_LEN);
+    SHA256_Update(&sha, p, len);
+    SHA256_Final(digest, &sha);
 }

@@ -35,6 +35,12 @@ typedef struct {
 } tf_chunk_t;
 
 
+/* an HMAC under way: the body is fed to it in pieces as it is read */
+typedef struct {
+    SHA256_CTX      sha;
+} tf_hmac_t;
+
+
 /*
  * Decodes exactly 64 hex digits (either case) into 32 bytes.
  * Returns 0, or -1 for any other length or a non-hex character.
@@ -47,8 +53,19 @@ void tf_hmac_key_init(tf_hmac_key_t *key, const u_char *secret, size_t len);
 void tf_hmac_compute(const tf_hmac_key_t *key, const tf_chunk_t *chunks,
     size_t nchunks, u_char digest[TF_DIGEST_LEN]);
 
+void tf_hmac_start(tf_hmac_t *hmac, const tf_hmac_key_t *key);
+void tf_hmac_update(tf_hmac_t *hmac, const u_char *p, size_t len);
+
+/* constant-time: 1 when the HMAC fed so far equals expected */
+int tf_hmac_finish_matches(tf_hmac_t *hmac, const tf_hmac_key_t *key,
+    const u_char expected[TF_DIGEST_LEN]);
+
 /* a plain SHA-256, for keys that must not be stored as sent */
 void tf_sha256(const u_char *p, size_t len, u_char digest[TF_DIGEST_LEN]);
+
+/* SHA-256 of prefix and then data, without a copy */
+void tf_sha256_prefixed(const u_char prefix[TF_DIGEST_LEN], const u_char *p,
+    size_t len, u_char digest[TF_DIGEST_LEN]);
 
 /* constant-time: 1 when the body's HMAC under key equals expected */
 int tf_hmac_matches(const tf_hmac_key_t *key, const tf_chunk_t *chunks,
