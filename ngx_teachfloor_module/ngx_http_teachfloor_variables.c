@@ -16,6 +16,8 @@ static ngx_int_t ngx_http_teachfloor_test_variable(ngx_http_request_t *r,
     ngx_http_variable_value_t *v, uintptr_t data);
 static ngx_int_t ngx_http_teachfloor_result_variable(ngx_http_request_t *r,
     ngx_http_variable_value_t *v, uintptr_t data);
+static ngx_int_t ngx_http_teachfloor_secret_variable(ngx_http_request_t *r,
+    ngx_http_variable_value_t *v, uintptr_t data);
 static void ngx_http_teachfloor_set_variable(ngx_http_variable_value_t *v,
     const u_char *data, size_t len);
 
@@ -49,6 +51,10 @@ static ngx_http_variable_t  ngx_http_teachfloor_vars[] = {
 
     { ngx_string("teachfloor_result"), NULL,
       ngx_http_teachfloor_result_variable,
+      0, NGX_HTTP_VAR_NOCACHEABLE, 0 },
+
+    { ngx_string("teachfloor_secret_id"), NULL,
+      ngx_http_teachfloor_secret_variable,
       0, NGX_HTTP_VAR_NOCACHEABLE, 0 },
 
       ngx_http_null_variable
@@ -133,6 +139,34 @@ ngx_http_teachfloor_result_variable(ngx_http_request_t *r,
     name = ngx_http_teachfloor_result_name(ctx->result);
 
     ngx_http_teachfloor_set_variable(v, name->data, name->len);
+
+    return NGX_OK;
+}
+
+
+/* which secret verified the event: its position, never its value */
+
+static ngx_int_t
+ngx_http_teachfloor_secret_variable(ngx_http_request_t *r,
+    ngx_http_variable_value_t *v, uintptr_t data)
+{
+    u_char                     *p;
+    ngx_http_teachfloor_ctx_t  *ctx;
+
+    ctx = ngx_http_teachfloor_get_ctx(r);
+
+    if (ctx == NULL || ctx->secret == 0) {
+        ngx_http_teachfloor_set_variable(v, NULL, 0);
+        return NGX_OK;
+    }
+
+    p = ngx_pnalloc(r->pool, NGX_INT_T_LEN);
+    if (p == NULL) {
+        return NGX_ERROR;
+    }
+
+    ngx_http_teachfloor_set_variable(v, p,
+                                     ngx_sprintf(p, "%ui", ctx->secret) - p);
 
     return NGX_OK;
 }
