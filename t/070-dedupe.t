@@ -537,3 +537,90 @@ qr/"teachfloor_dedupe" uses zone "nowhere" that has no "teachfloor_dedupe_zone"/
 [200, 200]
 --- response_body eval
 [::fwd(::ev(26)), $::dup]
+
+
+
+=== TEST 27: per-tenant secrets: tenant A cannot spend tenant B's event id; B's genuine evt_1001 is forwarded, B's retry is a duplicate
+--- http_config eval
+$::UpstreamConfig . q{
+    teachfloor_dedupe_zone zone=seen:1m;
+    map $uri $tsecret {
+        /t/a  whsec_tenant_a;
+        /t/b  whsec_tenant_b;
+    }
+}
+--- config
+    location /t/ {
+        teachfloor_webhook        on;
+        teachfloor_secret         $tsecret;
+        teachfloor_dedupe         zone=seen;
+        proxy_ignore_client_abort on;
+        proxy_pass                http://app;
+    }
+--- request eval
+["POST /t/a\n" . ::typed('evt_1001', '"who":"a"'), "POST /t/b\n" . ::typed('evt_1001', '"who":"b"'),
+ "POST /t/b\n" . ::typed('evt_1001', '"who":"b"')]
+--- more_headers eval
+[TeachfloorTest::signed(::typed('evt_1001', '"who":"a"'), 'whsec_tenant_a'),
+ TeachfloorTest::signed(::typed('evt_1001', '"who":"b"'), 'whsec_tenant_b'),
+ TeachfloorTest::signed(::typed('evt_1001', '"who":"b"'), 'whsec_tenant_b')]
+--- error_code eval
+[200, 200, 200]
+--- response_body eval
+["upstream: POST /t/a\nsignature: " . ::sig(::typed('evt_1001', '"who":"a"'), 'whsec_tenant_a') . "\n" . ::typed('evt_1001', '"who":"a"'),
+ "upstream: POST /t/b\nsignature: " . ::sig(::typed('evt_1001', '"who":"b"'), 'whsec_tenant_b') . "\n" . ::typed('evt_1001', '"who":"b"'),
+ $::dup]
+
+
+
+=== TEST 28: the dedupe key follows the secret's value, not its position: two gates listing the same secrets in another order share the event
+--- config
+    location = /x {
+        teachfloor_webhook        on;
+        teachfloor_secret         whsec_old;
+        teachfloor_secret         whsec_test;
+        teachfloor_dedupe         zone=seen;
+        proxy_ignore_client_abort on;
+        proxy_pass                http://app/received;
+    }
+    location = /y {
+        teachfloor_webhook        on;
+        teachfloor_secret         whsec_test;
+        teachfloor_secret         whsec_old;
+        teachfloor_dedupe         zone=seen;
+        proxy_ignore_client_abort on;
+        proxy_pass                http://app/received;
+    }
+--- request eval
+["POST /x\n" . ::typed('evt_2801', '"a":1'), "POST /y\n" . ::typed('evt_2801', '"a":1')]
+--- error_code eval
+[200, 200]
+--- response_body eval
+[::fwd(::typed('evt_2801', '"a":1')), $::dup]
+
+
+
+=== TEST 29: a secret given through a variable scopes the key by its evaluated value: the same secret written out shares the event
+--- config
+    location = /wh {
+        teachfloor_webhook        on;
+        teachfloor_secret         whsec_test;
+        teachfloor_dedupe         zone=seen;
+        proxy_ignore_client_abort on;
+        proxy_pass                http://app/received;
+    }
+    location = /v {
+        set                       $vs whsec_test;
+        teachfloor_webhook        on;
+        teachfloor_secret         $vs;
+        teachfloor_dedupe         zone=seen;
+        proxy_ignore_client_abort on;
+        proxy_pass                http://app/received;
+    }
+--- request eval
+["POST /wh\n" . ::typed('evt_2901', '"a":1'), "POST /v\n" . ::typed('evt_2901', '"a":1'),
+ "POST /v\n" . ::typed('evt_2902', '"a":1'), "POST /wh\n" . ::typed('evt_2902', '"a":1')]
+--- error_code eval
+[200, 200, 200, 200]
+--- response_body eval
+[::fwd(::typed('evt_2901', '"a":1')), $::dup, ::fwd(::typed('evt_2902', '"a":1')), $::dup]
