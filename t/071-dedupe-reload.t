@@ -33,6 +33,7 @@ our $HttpConfig = $UpstreamConfig . q{
     teachfloor_dedupe_zone zone=seen:1m;
     teachfloor_dedupe_zone zone=brief:1m ttl=1s;
     teachfloor_dedupe_zone zone=impatient:1m in_flight=1s;
+    teachfloor_dedupe_zone zone=owner:1m in_flight=3s;
 
     server {
         listen unix:$TEST_NGINX_HTML_DIR/slow.sock;
@@ -40,6 +41,16 @@ our $HttpConfig = $UpstreamConfig . q{
             echo_read_request_body;
             echo_sleep 4;
             echo "slow app done";
+        }
+    }
+
+    server {
+        listen unix:$TEST_NGINX_HTML_DIR/slow-failing.sock;
+        location / {
+            echo_read_request_body;
+            echo_status 500;
+            echo_sleep 4;
+            echo "slow app failed";
         }
     }
 };
@@ -78,6 +89,33 @@ our $Config = q{
         proxy_ignore_client_abort on;
         proxy_read_timeout        10s;
         proxy_pass                http://unix:$TEST_NGINX_HTML_DIR/slow.sock:/;
+    }
+
+    location = /owner-failing {
+        teachfloor_webhook        on;
+        teachfloor_secret         whsec_test;
+        teachfloor_dedupe         zone=owner;
+        proxy_ignore_client_abort on;
+        proxy_read_timeout        10s;
+        proxy_pass                http://unix:$TEST_NGINX_HTML_DIR/slow-failing.sock:/;
+    }
+
+    location = /owner-slow {
+        teachfloor_webhook        on;
+        teachfloor_secret         whsec_test;
+        teachfloor_dedupe         zone=owner;
+        proxy_ignore_client_abort on;
+        proxy_read_timeout        10s;
+        proxy_pass                http://unix:$TEST_NGINX_HTML_DIR/slow.sock:/;
+    }
+
+    location = /owner {
+        teachfloor_webhook        on;
+        teachfloor_secret         whsec_test;
+        teachfloor_dedupe         zone=owner;
+        proxy_ignore_client_abort on;
+        add_header                X-Result $teachfloor_result always;
+        proxy_pass                http://app/received;
     }
 
     location = /impatient {
@@ -191,4 +229,58 @@ X-Result: duplicate
 "POST /impatient\n" . ::ev(4)
 --- error_code: 200
 --- response_body_like: ^upstream: POST
+--- wait: 3
+
+
+
+=== TEST 10: Retry-After of an in-flight copy is the whole seconds left of its mark: a sender gives up at 0.3 s ...
+--- request eval
+"POST /slow\n" . ::ev(10)
+--- timeout: 0.3
+--- abort
+--- ignore_response
+
+
+
+=== TEST 11: ... and its retry is told to come back in 60 s, the in_flight time (same nginx)
+--- request eval
+"POST /wh\n" . ::ev(10)
+--- error_code: 409
+--- response_headers
+Retry-After: 60
+X-Result: in_flight
+--- response_body
+{"result":"in_flight"}
+--- wait: 4
+
+
+
+=== TEST 12: owner: a copy whose mark expires (in_flight=3s) while its app is still failing slowly ...
+--- request eval
+"POST /owner-failing\n" . ::ev(12)
+--- timeout: 0.3
+--- abort
+--- ignore_response
+--- wait: 3
+
+
+
+=== TEST 13: ... is taken over by a retry, in flight to a slow app (same nginx) ...
+--- request eval
+"POST /owner-slow\n" . ::ev(12)
+--- timeout: 0.3
+--- abort
+--- ignore_response
+--- wait: 1.3
+
+
+
+=== TEST 14: ... and the first copy's late 500 does not release the retry's mark: a third copy is still in flight (same nginx)
+--- request eval
+"POST /owner\n" . ::ev(12)
+--- error_code: 409
+--- response_headers
+X-Result: in_flight
+--- response_body
+{"result":"in_flight"}
 --- wait: 3
