@@ -248,3 +248,36 @@ TeachfloorTest::signed(::ev(9))
 X-Secret: 2
 --- response_body eval
 ::fwd(::ev(9))
+
+
+
+=== TEST 10: the documented multi-tenant gate: each tenant's budget is keyed on its route, so a tenant claiming another's organization spends only its own
+--- http_config eval
+$::UpstreamConfig . q{
+    map $uri $tenant_secret {
+        /webhooks/teachfloor/acme    whsec_acme;
+        /webhooks/teachfloor/globex  whsec_globex;
+    }
+    teachfloor_limit_zone $uri zone=tenants:1m rate=1r/m;
+}
+--- config
+    location /webhooks/teachfloor/ {
+        teachfloor_webhook on;
+        teachfloor_secret  $tenant_secret;
+        teachfloor_limit   zone=tenants;
+        proxy_set_header   X-Tenant-Route $uri;
+        proxy_pass         http://app;
+    }
+--- request eval
+my $claim = q{{"event":"member.joined","timestamp":"2025-10-07T15:30:00Z","data":{"organization":{"id":"acme"}}}};
+["POST /webhooks/teachfloor/globex\n" . $claim, "POST /webhooks/teachfloor/acme\n" . $claim,
+ "POST /webhooks/teachfloor/globex\n" . $claim, "POST /webhooks/teachfloor/nobody\n" . $claim]
+--- more_headers eval
+my $claim = q{{"event":"member.joined","timestamp":"2025-10-07T15:30:00Z","data":{"organization":{"id":"acme"}}}};
+[TeachfloorTest::signed($claim, 'whsec_globex'), TeachfloorTest::signed($claim, 'whsec_acme'),
+ TeachfloorTest::signed($claim, 'whsec_globex'), TeachfloorTest::signed($claim, 'whsec_globex')]
+--- error_code eval
+[200, 200, 429, 401]
+--- response_body_like eval
+[qr{^upstream: POST /webhooks/teachfloor/globex\n}, qr{^upstream: POST /webhooks/teachfloor/acme\n},
+ qr/^\{"result":"rate_limited"\}$/, qr/^\{"result":"invalid_signature"\}$/]
