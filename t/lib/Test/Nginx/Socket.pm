@@ -72,6 +72,7 @@ our $ServRoot = $ENV{TEST_NGINX_SERVROOT} || File::Spec->rel2abs('t/servroot');
 $ENV{TEST_NGINX_SERVER_ROOT} = $ServRoot;
 our $LogDir      = "$ServRoot/logs";
 our $ErrLogFile  = "$LogDir/error.log";
+our $QuietEmerg;
 our $AccLogFile  = "$LogDir/access.log";
 our $HtmlDir     = "$ServRoot/html";
 our $ConfDir     = "$ServRoot/conf";
@@ -733,11 +734,31 @@ sub start_nginx {
     for my $try (1 .. 10) {
         ($status, $stderr) = run_nginx($valgrind);
         last if $status == 0 || $status == -1;
-        sleep 0.1 * $try;    # e.g. the old nginx still holds the port
+        # only a port the old nginx still holds is worth waiting for
+        last if $stderr !~ /Address already in use/;
+        sleep 0.1 * $try;
     }
-    bail_out("$name - Cannot start nginx using command \"" . join(' ', nginx_cmd($valgrind))
-             . "\" (status code $status): $stderr") if $status != 0;
-    warn "$name\n" if $valgrind;
+    if ($status == 0) {
+        warn "$name\n" if $valgrind;
+        return;
+    }
+
+    # a bail-out reason is one line: the whole story goes before it
+    my @emerg = grep { /\[emerg\]/ } split /^/m, $stderr;
+    Test::More::diag("$name - nginx did not start (status code $status): "
+                     . join(' ', nginx_cmd($valgrind)) . "\n$stderr" . startup_reasons());
+    chomp(my $reason = $emerg[-1] // (split /^/m, $stderr)[-1] // 'no output');
+    bail_out("$name - Cannot start nginx: $reason");
+}
+
+# What nginx said about its start in error.log, beyond the [emerg] line on
+# stderr: the warnings and errors before it, without debug lines.
+sub startup_reasons {
+    my @lines = grep { /\[(?:warn|error|crit|alert|emerg)\]/ } @{ error_log_lines() || [] };
+    return '' unless @lines;
+    splice @lines, 0, @lines - 10 if @lines > 10;
+    return "error.log ($ErrLogFile), its warnings and errors:\n"
+           . join('', map { "  $_" } @lines);
 }
 
 # nginx must fail to start: one test for that, then the error.log checks
@@ -746,7 +767,10 @@ sub run_must_die {
     my ($block, $must_die) = @_;
     my $name = $block->name;
     $ErrLogPos = 0;
+    # the [emerg] line is what the block expects: shown only if it fails
+    local $QuietEmerg = 1;
     for my $i (0 .. $RepeatEach - 1) {
+        my $failed = grep { !$_ } Test::More->builder->summary;
         my ($status) = run_nginx(0);
         if ($status == -1) {
             Test::More::fail("$name - failed to execute the nginx command line");
@@ -758,6 +782,11 @@ sub run_must_die {
             Test::More::isnt($status, 0, "$name - die as expected");
         }
         check_error_log($block, $i);
+        if (grep({ !$_ } Test::More->builder->summary) > $failed) {
+            $ErrLogPos = 0;
+            warn "WARNING: $name - " . fmt_str($_) . "\n"
+                for grep { /\[emerg\]/ } @{ error_log_lines() || [] };
+        }
         if ($status == 0) {
             warn "WARNING: $name - nginx must die but it does not; killing it (req $i)\n";
             stop_nginx();
@@ -1248,6 +1277,7 @@ sub check_error_log {
         }
     }
     $lines ||= error_log_lines();
+    $wanted{emerg} = 1 if $QuietEmerg;
     for my $line (@$lines) {
         warn "WARNING: $name - " . fmt_str($line) . "\n"
             if grep { !$wanted{$_} && $line =~ /\[$_\]/ } qw(alert crit emerg);
