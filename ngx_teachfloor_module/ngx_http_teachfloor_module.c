@@ -28,7 +28,14 @@ static char *ngx_http_teachfloor_secret_file(ngx_conf_t *cf,
     ngx_command_t *cmd, void *conf);
 static char *ngx_http_teachfloor_add_secret(ngx_conf_t *cf,
     ngx_http_teachfloor_loc_conf_t *tlcf, u_char *data, size_t len,
-    ngx_http_complex_value_t *cv);
+    ngx_http_complex_value_t *cv, ngx_str_t *name);
+static char *ngx_http_teachfloor_check_secret(ngx_conf_t *cf, u_char *data,
+    size_t len);
+static char *ngx_http_teachfloor_secret_name(ngx_str_t *param,
+    ngx_str_t *name);
+static char *ngx_http_teachfloor_secret_line(ngx_conf_t *cf,
+    ngx_http_teachfloor_loc_conf_t *tlcf, u_char *p, size_t len,
+    ngx_uint_t line, ngx_str_t *file);
 static char *ngx_http_teachfloor_events(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf);
 
@@ -71,7 +78,7 @@ static ngx_command_t  ngx_http_teachfloor_commands[] = {
       NULL },
 
     { ngx_string("teachfloor_secret"),
-      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE1,
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE12,
       ngx_http_teachfloor_secret,
       NGX_HTTP_LOC_CONF_OFFSET,
       0,
@@ -434,7 +441,8 @@ ngx_http_teachfloor_secret(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
 {
     ngx_http_teachfloor_loc_conf_t *tlcf = conf;
 
-    ngx_str_t                         *value;
+    char                              *rv;
+    ngx_str_t                         *value, name;
     ngx_http_complex_value_t          *cv;
     ngx_http_compile_complex_value_t   ccv;
 
@@ -442,6 +450,17 @@ ngx_http_teachfloor_secret(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
 
     if (value[1].len == 0) {
         return "is empty";
+    }
+
+    ngx_str_null(&name);
+
+    if (cf->args->nelts == 3) {
+        rv = ngx_http_teachfloor_secret_name(&value[2], &name);
+        if (rv != NGX_CONF_OK) {
+            ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                               "\"teachfloor_secret\": %s", rv);
+            return NGX_CONF_ERROR;
+        }
     }
 
     cv = ngx_palloc(cf->pool, sizeof(ngx_http_complex_value_t));
@@ -460,11 +479,18 @@ ngx_http_teachfloor_secret(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
     }
 
     if (cv->lengths == NULL) {
+        rv = ngx_http_teachfloor_check_secret(cf, value[1].data, value[1].len);
+        if (rv != NGX_CONF_OK) {
+            ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                               "\"teachfloor_secret\": %s", rv);
+            return NGX_CONF_ERROR;
+        }
+
         return ngx_http_teachfloor_add_secret(cf, tlcf, value[1].data,
-                                              value[1].len, NULL);
+                                              value[1].len, NULL, &name);
     }
 
-    return ngx_http_teachfloor_add_secret(cf, tlcf, NULL, 0, cv);
+    return ngx_http_teachfloor_add_secret(cf, tlcf, NULL, 0, cv, &name);
 }
 
 
@@ -480,7 +506,7 @@ ngx_http_teachfloor_secret_file(ngx_conf_t *cf, ngx_command_t *cmd,
     ssize_t           n;
     ngx_fd_t          fd;
     ngx_str_t        *value, name;
-    ngx_uint_t        count;
+    ngx_uint_t        count, line;
     ngx_file_info_t   fi;
 
     value = cf->args->elts;
@@ -517,7 +543,7 @@ ngx_http_teachfloor_secret_file(ngx_conf_t *cf, ngx_command_t *cmd,
     if (fi.st_mode & (S_IRGRP|S_IROTH)) {
         ngx_conf_log_error(NGX_LOG_WARN, cf, 0,
                            "secret file \"%s\" is readable by group or "
-                           "others", name.data);
+                           "others: \"chmod 600 %s\"", name.data, name.data);
     }
 
     size = (size_t) ngx_file_size(&fi);
@@ -543,8 +569,19 @@ ngx_http_teachfloor_secret_file(ngx_conf_t *cf, ngx_command_t *cmd,
     }
 
     count = 0;
+    line = 0;
     p = buf;
     last = buf + size;
+
+    /* an editor's mark, invisible, would become part of the first secret */
+
+    if (size >= 3 && p[0] == 0xef && p[1] == 0xbb && p[2] == 0xbf) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "secret file \"%s\" starts with a UTF-8 "
+                           "byte-order mark: save it without one",
+                           name.data);
+        goto done;
+    }
 
     while (p < last) {
         eol = ngx_strlchr(p, last, '\n');
@@ -553,13 +590,14 @@ ngx_http_teachfloor_secret_file(ngx_conf_t *cf, ngx_command_t *cmd,
         }
 
         len = eol - p;
+        line++;
 
         if (len && p[len - 1] == '\r') {
             len--;
         }
 
-        if (len) {
-            if (ngx_http_teachfloor_add_secret(cf, tlcf, p, len, NULL)
+        if (len && p[0] != '#') {
+            if (ngx_http_teachfloor_secret_line(cf, tlcf, p, len, line, &name)
                 != NGX_CONF_OK)
             {
                 goto done;
@@ -595,10 +633,159 @@ done:
 }
 
 
+/*
+ * One line of a secret file: "secret" or "secret name=NAME".  What is
+ * wrong is told with the file and line, never with the secret.
+ */
+
+static char *
+ngx_http_teachfloor_secret_line(ngx_conf_t *cf,
+    ngx_http_teachfloor_loc_conf_t *tlcf, u_char *p, size_t len,
+    ngx_uint_t line, ngx_str_t *file)
+{
+    char       *rv;
+    u_char     *sp, *last;
+    ngx_str_t   param, name;
+
+    last = p + len;
+
+    for (sp = p; sp < last && *sp != ' ' && *sp != '\t'; sp++) {
+        /* void */
+    }
+
+    ngx_str_null(&name);
+
+    if (sp < last && sp > p) {
+        param.data = sp;
+
+        while (param.data < last
+               && (*param.data == ' ' || *param.data == '\t'))
+        {
+            param.data++;
+        }
+
+        param.len = last - param.data;
+
+        if (param.len == 0) {
+            rv = "has white space after the secret";
+            goto failed;
+        }
+
+        rv = ngx_http_teachfloor_secret_name(&param, &name);
+        if (rv != NGX_CONF_OK) {
+            goto failed;
+        }
+
+        len = sp - p;
+    }
+
+    rv = ngx_http_teachfloor_check_secret(cf, p, len);
+    if (rv != NGX_CONF_OK) {
+        goto failed;
+    }
+
+    return ngx_http_teachfloor_add_secret(cf, tlcf, p, len, NULL, &name);
+
+failed:
+
+    ngx_conf_log_error(NGX_LOG_EMERG, cf, 0, "secret file \"%s\", line %ui: %s",
+                       file->data, line, rv);
+
+    return NGX_CONF_ERROR;
+}
+
+
+/*
+ * A secret pasted with a stray space, a byte-order mark or a control
+ * character would pass nginx -t and then fail every genuine event.
+ */
+
+static char *
+ngx_http_teachfloor_check_secret(ngx_conf_t *cf, u_char *data, size_t len)
+{
+    size_t  i;
+
+    if (len == 0) {
+        return "the secret is empty";
+    }
+
+    if (data[0] == ' ' || data[0] == '\t') {
+        return "the secret starts with white space";
+    }
+
+    if (data[len - 1] == ' ' || data[len - 1] == '\t') {
+        return "the secret ends with white space";
+    }
+
+    if (len >= 3 && data[0] == 0xef && data[1] == 0xbb && data[2] == 0xbf) {
+        return "the secret starts with a UTF-8 byte-order mark";
+    }
+
+    for (i = 0; i < len; i++) {
+        if (data[i] < 0x20 || data[i] == 0x7f) {
+            return "the secret has a control character";
+        }
+    }
+
+    /* "TEACHFLOOR_SECRET=whsec_..." copied from an environment file */
+
+    for (i = 0; i < len; i++) {
+        if (!((data[i] >= 'A' && data[i] <= 'Z') || data[i] == '_'
+              || (i && data[i] >= '0' && data[i] <= '9')))
+        {
+            break;
+        }
+    }
+
+    if (i && i < len && data[i] == '=') {
+        ngx_conf_log_error(NGX_LOG_WARN, cf, 0,
+                           "a secret begins with \"%*s=\", as in a shell "
+                           "assignment: the whole of it is taken as the "
+                           "secret; write the secret alone", i, data);
+    }
+
+    return NGX_CONF_OK;
+}
+
+
+/* "name=NAME": what metrics, logs and $teachfloor_secret_id call it */
+
+static char *
+ngx_http_teachfloor_secret_name(ngx_str_t *param, ngx_str_t *name)
+{
+    size_t   i;
+    u_char   c;
+
+    if (param->len <= 5 || ngx_strncmp(param->data, "name=", 5) != 0) {
+        return "only \"name=...\" may follow the secret";
+    }
+
+    name->data = param->data + 5;
+    name->len = param->len - 5;
+
+    if (name->len > NGX_HTTP_TF_SECRET_NAME_LEN) {
+        return "a secret's name is longer than 64 characters";
+    }
+
+    for (i = 0; i < name->len; i++) {
+        c = name->data[i];
+
+        if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z')
+              || (c >= '0' && c <= '9') || c == '.' || c == '_' || c == '-'))
+        {
+            return "a secret's name may have only letters, digits, "
+                   "\".\", \"_\" and \"-\"";
+        }
+    }
+
+    return NGX_CONF_OK;
+}
+
+
 static char *
 ngx_http_teachfloor_add_secret(ngx_conf_t *cf,
     ngx_http_teachfloor_loc_conf_t *tlcf, u_char *data, size_t len,
-    ngx_http_complex_value_t *cv)
+    ngx_http_complex_value_t *cv, ngx_str_t *name)
 {
     ngx_http_teachfloor_secret_t  *secret;
 
@@ -618,6 +805,14 @@ ngx_http_teachfloor_add_secret(ngx_conf_t *cf,
     ngx_memzero(secret, sizeof(ngx_http_teachfloor_secret_t));
 
     secret->value = cv;
+
+    if (name->len) {
+        secret->name.len = name->len;
+        secret->name.data = ngx_pstrdup(cf->pool, name);
+        if (secret->name.data == NULL) {
+            return NGX_CONF_ERROR;
+        }
+    }
 
     if (cv == NULL) {
         tf_hmac_key_init(&secret->key, data, len);

@@ -80,7 +80,11 @@ typedef struct {
     tf_hmac_key_t               key;
     /* SHA-256 of the value: scopes the dedupe keys to the signer */
     u_char                      scope[TF_DIGEST_LEN];
+    ngx_str_t                   name;       /* "name=", else empty */
 } ngx_http_teachfloor_secret_t;
+
+
+#define NGX_HTTP_TF_SECRET_NAME_LEN  64
 
 
 typedef struct {
