@@ -101,8 +101,15 @@ typedef struct {
     ngx_str_t                   file;
     ngx_uint_t                  line;
 
+    /* where "teachfloor_signature_header" stands, for its warning */
+    ngx_str_t                   header_file;
+    ngx_uint_t                  header_line;
+
     /* set here, not inherited (by an "if" block, say) */
     unsigned                    webhook_here:1;
+
+    /* at run time, in a worker: an early read of a variable was logged */
+    unsigned                    early_read_logged:1;
 } ngx_http_teachfloor_loc_conf_t;
 
 
@@ -146,6 +153,12 @@ ngx_http_teachfloor_ctx_t *ngx_http_teachfloor_get_ctx(ngx_http_request_t *r);
 void ngx_http_teachfloor_free_contexts(void);
 ngx_int_t ngx_http_teachfloor_add_variables(ngx_conf_t *cf);
 ngx_str_t *ngx_http_teachfloor_result_name(ngx_http_teachfloor_result_e rc);
+
+char *ngx_http_teachfloor_signature_header(ngx_conf_t *cf,
+    ngx_command_t *cmd, void *conf);
+char *ngx_http_teachfloor_check_gate(ngx_conf_t *cf,
+    ngx_http_teachfloor_loc_conf_t *conf);
+void *ngx_http_teachfloor_module_loc_conf(ngx_conf_t *cf, char *name);
 
 char *ngx_http_teachfloor_limit_zone(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf);
