@@ -220,7 +220,6 @@ char *
 ngx_http_teachfloor_dedupe_check_conf(ngx_conf_t *cf,
     ngx_http_teachfloor_loc_conf_t *conf)
 {
-    ngx_uint_t                          i;
     ngx_http_upstream_conf_t           *ucf;
     ngx_http_teachfloor_dedupe_zone_t  *zone;
 
@@ -273,19 +272,7 @@ ngx_http_teachfloor_dedupe_check_conf(ngx_conf_t *cf,
      * module's configuration begins with its ngx_http_upstream_conf_t.
      */
 
-    ucf = NULL;
-
-    /* by name: an nginx built without the proxy module must still load us */
-
-    for (i = 0; cf->cycle->modules[i]; i++) {
-        if (ngx_strcmp(cf->cycle->modules[i]->name, "ngx_http_proxy_module")
-            == 0)
-        {
-            ucf = ((ngx_http_conf_ctx_t *) cf->ctx)
-                      ->loc_conf[cf->cycle->modules[i]->ctx_index];
-            break;
-        }
-    }
+    ucf = ngx_http_teachfloor_module_loc_conf(cf, "ngx_http_proxy_module");
 
     if (ucf && ucf->upstream && ucf->ignore_client_abort != 1) {
         ngx_log_error(NGX_LOG_WARN, cf->log, 0,

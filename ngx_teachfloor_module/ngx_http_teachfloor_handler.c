@@ -828,8 +828,13 @@ ngx_http_teachfloor_verify(ngx_http_request_t *r,
 
     ctx->secret = c[i].index;
 
+    secret = tlcf->secrets->elts;
+
+    if (secret[c[i].index - 1].name.len) {
+        ctx->secret_name = &secret[c[i].index - 1].name;
+    }
+
     if (tlcf->dedupe) {
-        secret = tlcf->secrets->elts;
 
         if (secret[c[i].index - 1].value == NULL) {
             ngx_memcpy(ctx->scope, secret[c[i].index - 1].scope,

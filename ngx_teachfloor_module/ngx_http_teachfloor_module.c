@@ -93,9 +93,9 @@ static ngx_command_t  ngx_http_teachfloor_commands[] = {
 
     { ngx_string("teachfloor_signature_header"),
       NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE1,
-      ngx_conf_set_str_slot,
+      ngx_http_teachfloor_signature_header,
       NGX_HTTP_LOC_CONF_OFFSET,
-      offsetof(ngx_http_teachfloor_loc_conf_t, header),
+      0,
       NULL },
 
     { ngx_string("teachfloor_log_level"),
@@ -302,6 +302,8 @@ ngx_http_teachfloor_create_loc_conf(ngx_conf_t *cf)
      *
      *     conf->header = { 0, NULL };
      *     conf->header_lc = { 0, NULL };
+     *     conf->header_file = { 0, NULL };
+     *     conf->header_line = 0;
      *     conf->file = { 0, NULL };
      *     conf->line = 0;
      */
@@ -328,10 +330,14 @@ ngx_http_teachfloor_merge_loc_conf(ngx_conf_t *cf, void *parent, void *child)
     ngx_http_teachfloor_loc_conf_t *prev = parent;
     ngx_http_teachfloor_loc_conf_t *conf = child;
 
-    ngx_http_core_loc_conf_t  *clcf;
-
     ngx_conf_merge_value(conf->enable, prev->enable, 0);
     ngx_conf_merge_ptr_value(conf->secrets, prev->secrets, NULL);
+
+    if (conf->header.data == NULL) {
+        conf->header_file = prev->header_file;
+        conf->header_line = prev->header_line;
+    }
+
     ngx_conf_merge_str_value(conf->header, prev->header,
                              "Teachfloor-Signature");
 
@@ -391,28 +397,7 @@ ngx_http_teachfloor_merge_loc_conf(ngx_conf_t *cf, void *parent, void *child)
         return NGX_CONF_ERROR;
     }
 
-    /*
-     * The gate only decides; the location's own content handler forwards,
-     * so without one every accepted event would end in a 404.  An "if"
-     * block or a nested location inherits the gate and runs with the
-     * handler of the location that set it.
-     */
-
-    if (!conf->webhook_here) {
-        return NGX_CONF_OK;
-    }
-
-    clcf = ngx_http_conf_get_module_loc_conf(cf, ngx_http_core_module);
-
-    if (clcf->handler == NULL) {
-        ngx_log_error(NGX_LOG_EMERG, cf->log, 0,
-                      "\"teachfloor_webhook\" in %V:%ui needs a content "
-                      "handler in its location, such as \"proxy_pass\"",
-                      &conf->file, conf->line);
-        return NGX_CONF_ERROR;
-    }
-
-    return ngx_http_teachfloor_dedupe_check_conf(cf, conf);
+    return ngx_http_teachfloor_check_gate(cf, conf);
 }
 
 

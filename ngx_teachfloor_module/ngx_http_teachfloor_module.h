@@ -107,8 +107,15 @@ typedef struct {
     ngx_str_t                   file;
     ngx_uint_t                  line;
 
+    /* where "teachfloor_signature_header" stands, for its warning */
+    ngx_str_t                   header_file;
+    ngx_uint_t                  header_line;
+
     /* set here, not inherited (by an "if" block, say) */
     unsigned                    webhook_here:1;
+
+    /* at run time, in a worker: an early read of a variable was logged */
+    unsigned                    early_read_logged:1;
 } ngx_http_teachfloor_loc_conf_t;
 
 
@@ -126,6 +133,7 @@ struct ngx_http_teachfloor_ctx_s {
     ngx_int_t                   status;     /* the phase handler's answer */
     ngx_http_teachfloor_result_e  result;
     ngx_uint_t                  secret;     /* 1-based, 0 before a match */
+    ngx_str_t                  *secret_name;    /* its "name=", or NULL */
     tf_envelope_t               envelope;
     u_char                      digest[TF_DIGEST_LEN];
     u_char                      scope[TF_DIGEST_LEN];   /* the signer's */
@@ -155,6 +163,12 @@ ngx_uint_t ngx_http_teachfloor_upstream_status(ngx_http_request_t *r);
 void ngx_http_teachfloor_free_contexts(void);
 ngx_int_t ngx_http_teachfloor_add_variables(ngx_conf_t *cf);
 ngx_str_t *ngx_http_teachfloor_result_name(ngx_http_teachfloor_result_e rc);
+
+char *ngx_http_teachfloor_signature_header(ngx_conf_t *cf,
+    ngx_command_t *cmd, void *conf);
+char *ngx_http_teachfloor_check_gate(ngx_conf_t *cf,
+    ngx_http_teachfloor_loc_conf_t *conf);
+void *ngx_http_teachfloor_module_loc_conf(ngx_conf_t *cf, char *name);
 
 char *ngx_http_teachfloor_limit_zone(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf);

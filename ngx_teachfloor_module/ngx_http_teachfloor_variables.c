@@ -18,6 +18,8 @@ static ngx_int_t ngx_http_teachfloor_result_variable(ngx_http_request_t *r,
     ngx_http_variable_value_t *v, uintptr_t data);
 static ngx_int_t ngx_http_teachfloor_secret_variable(ngx_http_request_t *r,
     ngx_http_variable_value_t *v, uintptr_t data);
+static ngx_http_teachfloor_ctx_t *ngx_http_teachfloor_variable_ctx(
+    ngx_http_request_t *r, uintptr_t data);
 static void ngx_http_teachfloor_set_variable(ngx_http_variable_value_t *v,
     const u_char *data, size_t len);
 
@@ -72,8 +74,10 @@ ngx_http_teachfloor_add_variables(ngx_conf_t *cf)
             return NGX_ERROR;
         }
 
+        /* the handlers find their field (and their name) in the entry */
+
         var->get_handler = v->get_handler;
-        var->data = v->data;
+        var->data = (uintptr_t) v;
     }
 
     return NGX_OK;
@@ -87,14 +91,15 @@ ngx_http_teachfloor_envelope_variable(ngx_http_request_t *r,
     tf_str_t                   *s;
     ngx_http_teachfloor_ctx_t  *ctx;
 
-    ctx = ngx_http_teachfloor_get_ctx(r);
+    ctx = ngx_http_teachfloor_variable_ctx(r, data);
 
     if (ctx == NULL || !ctx->verified) {
         ngx_http_teachfloor_set_variable(v, NULL, 0);
         return NGX_OK;
     }
 
-    s = (tf_str_t *) ((u_char *) &ctx->envelope + data);
+    s = (tf_str_t *) ((u_char *) &ctx->envelope
+                      + ((ngx_http_variable_t *) data)->data);
 
     ngx_http_teachfloor_set_variable(v, s->data, s->len);
 
@@ -108,7 +113,7 @@ ngx_http_teachfloor_test_variable(ngx_http_request_t *r,
 {
     ngx_http_teachfloor_ctx_t  *ctx;
 
-    ctx = ngx_http_teachfloor_get_ctx(r);
+    ctx = ngx_http_teachfloor_variable_ctx(r, data);
 
     if (ctx == NULL || !ctx->verified) {
         ngx_http_teachfloor_set_variable(v, NULL, 0);
@@ -129,7 +134,7 @@ ngx_http_teachfloor_result_variable(ngx_http_request_t *r,
     ngx_str_t                  *name;
     ngx_http_teachfloor_ctx_t  *ctx;
 
-    ctx = ngx_http_teachfloor_get_ctx(r);
+    ctx = ngx_http_teachfloor_variable_ctx(r, data);
 
     if (ctx == NULL) {
         ngx_http_teachfloor_set_variable(v, NULL, 0);
@@ -144,7 +149,7 @@ ngx_http_teachfloor_result_variable(ngx_http_request_t *r,
 }
 
 
-/* which secret verified the event: its position, never its value */
+/* which secret verified the event: its name or position, never its value */
 
 static ngx_int_t
 ngx_http_teachfloor_secret_variable(ngx_http_request_t *r,
@@ -153,10 +158,16 @@ ngx_http_teachfloor_secret_variable(ngx_http_request_t *r,
     u_char                     *p;
     ngx_http_teachfloor_ctx_t  *ctx;
 
-    ctx = ngx_http_teachfloor_get_ctx(r);
+    ctx = ngx_http_teachfloor_variable_ctx(r, data);
 
     if (ctx == NULL || ctx->secret == 0) {
         ngx_http_teachfloor_set_variable(v, NULL, 0);
+        return NGX_OK;
+    }
+
+    if (ctx->secret_name) {
+        ngx_http_teachfloor_set_variable(v, ctx->secret_name->data,
+                                         ctx->secret_name->len);
         return NGX_OK;
     }
 
@@ -169,6 +180,56 @@ ngx_http_teachfloor_secret_variable(ngx_http_request_t *r,
                                      ngx_sprintf(p, "%ui", ctx->secret) - p);
 
     return NGX_OK;
+}
+
+
+/*
+ * A read before the gate has started (by "set" or "if" in the rewrite
+ * phase, or a "map" they read) sees an empty value, and a "map" over the
+ * variable keeps that value for the rest of the request unless it is
+ * "volatile": said once per location and worker.  No status yet and a
+ * request still counted: not the answer of an earlier phase, nor its log.
+ */
+
+static ngx_http_teachfloor_ctx_t *
+ngx_http_teachfloor_variable_ctx(ngx_http_request_t *r, uintptr_t data)
+{
+    ngx_http_variable_t             *var;
+    ngx_http_core_loc_conf_t        *clcf;
+    ngx_http_teachfloor_ctx_t       *ctx;
+    ngx_http_teachfloor_loc_conf_t  *tlcf;
+
+    ctx = ngx_http_teachfloor_get_ctx(r);
+
+    if (ctx || r != r->main) {
+        return ctx;
+    }
+
+    tlcf = ngx_http_get_module_loc_conf(r, ngx_http_teachfloor_module);
+
+    if (!tlcf->enable
+        || tlcf->early_read_logged
+        || r->count == 0
+        || r->headers_out.status
+        || r->err_status)
+    {
+        return NULL;
+    }
+
+    tlcf->early_read_logged = 1;
+
+    var = (ngx_http_variable_t *) data;
+    clcf = ngx_http_get_module_loc_conf(r, ngx_http_core_module);
+
+    ngx_log_error(NGX_LOG_WARN, r->connection->log, 0,
+                  "\"$%V\" read in location \"%V\" before the teachfloor "
+                  "gate's verdict (by \"set\", \"if\" or a \"map\" they read "
+                  "in the rewrite phase, say): it is empty there, and a "
+                  "\"map\" over it keeps that value for the whole request; "
+                  "make the map \"volatile\", or read it only after the "
+                  "gate", &var->name, &clcf->name);
+
+    return NULL;
 }
 
 

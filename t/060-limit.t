@@ -32,11 +32,7 @@ add_block_preprocessor(sub {
     if (!defined $block->http_config) {
         $block->set_value('http_config', $UpstreamConfig);
     }
-    if (ref $block->request eq 'ARRAY' && !defined $block->more_headers) {
-        my @h = map { (my $b = $_) =~ s/^[^\n]*\n//; TeachfloorTest::signed($b) }
-                @{ $block->request };
-        $block->set_value('more_headers', \@h);
-    }
+    sign_requests($block);
 });
 
 no_long_string();

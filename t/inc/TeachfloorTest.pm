@@ -10,7 +10,7 @@ use Exporter 'import';
 use FindBin;
 use Digest::SHA qw(hmac_sha256_hex);
 
-our @EXPORT = qw(sample sig signed $UpstreamConfig $SECRET);
+our @EXPORT = qw(sample sig signed sign_requests $UpstreamConfig $SECRET);
 
 our $SECRET = 'whsec_test';
 
@@ -35,6 +35,17 @@ sub sig {
 sub signed {
     my ($body, $secret) = @_;
     return "Teachfloor-Signature: " . sig($body, $secret);
+}
+
+# For a block whose "--- request eval" is a list of requests and that has no
+# more_headers: each body signed correctly, for the request that sends it.
+sub sign_requests {
+    my ($block) = @_;
+    if (ref $block->request eq 'ARRAY' && !defined $block->more_headers) {
+        my @h = map { (my $b = $_) =~ s/^[^\n]*\n//; signed($b) }
+                @{ $block->request };
+        $block->set_value('more_headers', \@h);
+    }
 }
 
 # A real upstream, in the same nginx on a unix socket: it answers with what
