@@ -741,8 +741,12 @@ ngx_http_teachfloor_secret_name(ngx_str_t *param, ngx_str_t *name)
     size_t   i;
     u_char   c;
 
-    if (param->len <= 5 || ngx_strncmp(param->data, "name=", 5) != 0) {
+    if (param->len < 5 || ngx_strncmp(param->data, "name=", 5) != 0) {
         return "only \"name=...\" may follow the secret";
+    }
+
+    if (param->len == 5) {
+        return "the secret's \"name=\" is empty";
     }
 
     name->data = param->data + 5;
