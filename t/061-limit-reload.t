@@ -258,7 +258,7 @@ dry run
 $::Dry
 --- request eval
 "POST /dry\n" . ::ev('org_dry')
---- timeout: 2
+--- timeout: 10
 --- error_code: 200
 --- response_body_like: ^upstream: POST
 --- error_log eval

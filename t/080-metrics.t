@@ -286,7 +286,7 @@ $::Metrics . q{
  "GET /metrics"]
 --- more_headers eval
 [(::signed(::ev('member.joined', 'org_a'))) x 2, 'X-Nothing: 1']
---- timeout: 1
+--- timeout: 2
 --- abort
 --- wait: 0.3
 --- error_code eval
