@@ -55,6 +55,9 @@ static ngx_http_teachfloor_metrics_event_t *
 static ngx_int_t ngx_http_teachfloor_metrics_handler(ngx_http_request_t *r);
 static u_char *ngx_http_teachfloor_metrics_write(u_char *p, u_char *last,
     ngx_http_teachfloor_metrics_shctx_t *sh, ngx_uint_t nevents);
+static u_char *ngx_http_teachfloor_metrics_counters(u_char *p, u_char *last,
+    const char *name, const char *label, const char **values,
+    ngx_atomic_t *counts, ngx_uint_t n);
 static u_char *ngx_http_teachfloor_metrics_zones(u_char *p, u_char *last,
     ngx_uint_t dedupe);
 static u_char *ngx_http_teachfloor_metrics_label(u_char *p, u_char *last,
@@ -496,23 +499,39 @@ ngx_http_teachfloor_metrics_write(u_char *p, u_char *last,
                      "Final upstream status of forwarded events, by "
                      "class."));
 
-    for (i = 0; i < 4; i++) {
-        p = ngx_slprintf(p, last, "teachfloor_upstream_responses_total"
-                         "{class=\"%s\"} %uA\n",
-                         ngx_http_teachfloor_upstream_classes[i],
-                         sh->upstream[i]);
-    }
+    p = ngx_http_teachfloor_metrics_counters(p, last,
+                                       "teachfloor_upstream_responses_total",
+                                       "class",
+                                       ngx_http_teachfloor_upstream_classes,
+                                       sh->upstream, 4);
 
     p = ngx_slprintf(p, last, NGX_HTTP_TF_HELP(
                      "teachfloor_rate_limit_dry_run_total", "counter",
                      "Events teachfloor_limit_dry_run forwarded at once that "
                      "a rate limit would have refused or delayed."));
 
-    for (i = 0; i < 2; i++) {
-        p = ngx_slprintf(p, last, "teachfloor_rate_limit_dry_run_total"
-                         "{action=\"%s\"} %uA\n",
-                         ngx_http_teachfloor_dry_run_actions[i],
-                         sh->dry_run[i]);
+    p = ngx_http_teachfloor_metrics_counters(p, last,
+                                       "teachfloor_rate_limit_dry_run_total",
+                                       "action",
+                                       ngx_http_teachfloor_dry_run_actions,
+                                       sh->dry_run, 2);
+
+    return p;
+}
+
+
+/* one line per value of a label every value of which is always listed */
+
+static u_char *
+ngx_http_teachfloor_metrics_counters(u_char *p, u_char *last,
+    const char *name, const char *label, const char **values,
+    ngx_atomic_t *counts, ngx_uint_t n)
+{
+    ngx_uint_t  i;
+
+    for (i = 0; i < n; i++) {
+        p = ngx_slprintf(p, last, "%s{%s=\"%s\"} %uA\n",
+                         name, label, values[i], counts[i]);
     }
 
     return p;

@@ -495,33 +495,17 @@ $::UpstreamConfig . q{
     teachfloor_limit_zone $teachfloor_organization_id zone=m7:1m  rate=7r/m;
     teachfloor_limit_zone $teachfloor_organization_id zone=m59:1m rate=59r/m;
     teachfloor_limit_zone $teachfloor_organization_id zone=s2:1m  rate=2r/s;
---- config
-    # no upstream: each pair is answered within one pass of the event loop,
-    # so no time passes between its two events (59r/m leaves 17 ms)
-    location = /m1 {
+--- config eval
+# no upstream: each pair is answered within one pass of the event loop, so no
+# time passes between its two events (59r/m leaves 17 ms)
+join '', map { qq{
+    location = /$_ {
         teachfloor_webhook on;
         teachfloor_secret  whsec_test;
-        teachfloor_limit   zone=m1;
+        teachfloor_limit   zone=$_;
         echo               forwarded;
     }
-    location = /m7 {
-        teachfloor_webhook on;
-        teachfloor_secret  whsec_test;
-        teachfloor_limit   zone=m7;
-        echo               forwarded;
-    }
-    location = /m59 {
-        teachfloor_webhook on;
-        teachfloor_secret  whsec_test;
-        teachfloor_limit   zone=m59;
-        echo               forwarded;
-    }
-    location = /s2 {
-        teachfloor_webhook on;
-        teachfloor_secret  whsec_test;
-        teachfloor_limit   zone=s2;
-        echo               forwarded;
-    }
+} } qw(m1 m7 m59 s2)
 --- pipelined_requests eval
 [map { ("POST /$_\n" . ::ev('org_a')) x 2 } qw(m1 m7 m59 s2)]
 --- more_headers eval
