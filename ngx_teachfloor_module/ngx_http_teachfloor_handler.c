@@ -431,7 +431,6 @@ ngx_http_teachfloor_body_handler(ngx_http_request_t *r)
     r->preserve_body = 1;
 
     if (ctx->delay) {
-
         /* a timer, as limit_req's delay: the worker never waits */
 
         r->read_event_handler = ngx_http_test_reading;
