@@ -496,9 +496,6 @@ ngx_http_teachfloor_body_handler(ngx_http_request_t *r)
     r->preserve_body = 1;
 
     if (ctx->delay) {
-        ngx_log_error(NGX_LOG_INFO, r->connection->log, 0,
-                      "teachfloor webhook delayed by %M ms", ctx->delay);
-
         /* a timer, as limit_req's delay: the worker never waits */
 
         r->read_event_handler = ngx_http_test_reading;
@@ -707,9 +704,19 @@ ngx_http_teachfloor_settle(ngx_http_request_t *r,
     status = ngx_http_teachfloor_upstream_status(r);
 
     ngx_http_teachfloor_dedupe_log(r, ctx, status);
-    ngx_http_teachfloor_metrics_upstream(r, ctx, status);
+
+    if (status) {
+        ngx_http_teachfloor_metrics_upstream(r, ctx, status);
+    }
 }
 
+
+/*
+ * The app's own final answer; 0 when no upstream answered: the client left
+ * during a rate-limit delay, say, and r->headers_out.status is its 499, no
+ * answer of the app's.  Such an event releases its dedupe mark and is not
+ * counted among the upstream's answers.
+ */
 
 ngx_uint_t
 ngx_http_teachfloor_upstream_status(ngx_http_request_t *r)
@@ -721,7 +728,7 @@ ngx_http_teachfloor_upstream_status(ngx_http_request_t *r)
         return state[r->upstream_states->nelts - 1].status;
     }
 
-    return r->headers_out.status;
+    return 0;
 }
 
 
@@ -729,7 +736,9 @@ static ngx_int_t
 ngx_http_teachfloor_apply_limits(ngx_http_request_t *r,
     ngx_http_teachfloor_loc_conf_t *tlcf, ngx_http_teachfloor_ctx_t *ctx)
 {
-    ngx_int_t  rc;
+    u_char     *p;
+    ngx_int_t   rc;
+    u_char      what[64];
 
     rc = ngx_http_teachfloor_limit_check(r, tlcf, ctx, &ctx->delay);
 
@@ -746,6 +755,20 @@ ngx_http_teachfloor_apply_limits(ngx_http_request_t *r,
 
         ngx_http_teachfloor_log(r, tlcf->log_level, ctx,
                                 "rate_limited (dry run, forwarded)");
+        ngx_http_teachfloor_metrics_dry_run(r, 0);
+
+    } else if (ctx->delay) {
+        p = ngx_snprintf(what, sizeof(what) - 1, "delayed by %M ms%s",
+                         ctx->delay,
+                         tlcf->limit_dry_run ? " (dry run, not applied)" : "");
+        *p = '\0';
+
+        ngx_http_teachfloor_log(r, NGX_LOG_INFO, ctx, (const char *) what);
+
+        if (tlcf->limit_dry_run) {
+            ngx_http_teachfloor_metrics_dry_run(r, 1);
+            ctx->delay = 0;
+        }
     }
 
     ctx->result = NGX_HTTP_TF_ACCEPTED;

@@ -19,6 +19,15 @@
 /* the keys of up to this many limits are kept on the stack */
 #define NGX_HTTP_TF_LOCAL_KEYS  4
 
+/*
+ * Rates are kept in thousandths of a request per minute, so that any
+ * whole "r/m" rate is exact; bounded, with burst and delay, so that no
+ * product below can overflow.
+ */
+#define NGX_HTTP_TF_MAX_RATE    1000000     /* r/s */
+#define NGX_HTTP_TF_MAX_BURST   1000000
+#define NGX_HTTP_TF_MINUTE      60000       /* ms */
+
 
 typedef struct {
     u_char                          color;
@@ -34,8 +43,8 @@ typedef struct {
 
 typedef struct {
     ngx_http_teachfloor_shm_t           shm;        /* first */
-    /* thousandths of a request per second */
-    ngx_uint_t                          rate;
+    /* thousandths of a request per minute */
+    uint64_t                            rate;
     ngx_http_complex_value_t            key;
     /* a key that is one variable is read without a copy */
     ngx_int_t                           index;
@@ -67,6 +76,10 @@ static ngx_http_teachfloor_limit_node_t *ngx_http_teachfloor_limit_find(
     ngx_http_teachfloor_limit_zone_t *zone, ngx_str_t *key, uint32_t hash);
 static void ngx_http_teachfloor_limit_refused(ngx_http_teachfloor_ctx_t *ctx,
     ngx_http_teachfloor_limit_t *limit, ngx_str_t *key, ngx_int_t excess);
+static ngx_uint_t ngx_http_teachfloor_limit_leak(
+    ngx_http_teachfloor_limit_zone_t *zone, ngx_msec_int_t ms, ngx_uint_t max);
+static ngx_msec_t ngx_http_teachfloor_limit_delay(
+    ngx_http_teachfloor_limit_zone_t *zone, ngx_uint_t excess);
 static void ngx_http_teachfloor_limit_expire(
     ngx_http_teachfloor_limit_zone_t *zone, ngx_uint_t force);
 
@@ -110,7 +123,7 @@ ngx_http_teachfloor_limit_zone(ngx_conf_t *cf, ngx_command_t *cmd,
 
     size = 0;
     rate = 1;
-    scale = 1;
+    scale = 60;
     name.len = 0;
 
     for (i = 2; i < cf->args->nelts; i++) {
@@ -132,16 +145,16 @@ ngx_http_teachfloor_limit_zone(ngx_conf_t *cf, ngx_command_t *cmd,
             p = value[i].data + len - 3;
 
             if (ngx_strncmp(p, "r/s", 3) == 0) {
-                scale = 1;
+                scale = 60;
                 len -= 3;
 
             } else if (ngx_strncmp(p, "r/m", 3) == 0) {
-                scale = 60;
+                scale = 1;
                 len -= 3;
             }
 
             rate = ngx_atoi(value[i].data + 5, len - 5);
-            if (rate <= 0) {
+            if (rate <= 0 || rate > NGX_HTTP_TF_MAX_RATE * 60 / scale) {
                 ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
                                    "invalid rate \"%V\"", &value[i]);
                 return NGX_CONF_ERROR;
@@ -162,7 +175,7 @@ ngx_http_teachfloor_limit_zone(ngx_conf_t *cf, ngx_command_t *cmd,
         return NGX_CONF_ERROR;
     }
 
-    zone->rate = rate * 1000 / scale;
+    zone->rate = (uint64_t) rate * 1000 * scale;
 
     shm_zone = ngx_shared_memory_add(cf, &name, size,
                                      &ngx_http_teachfloor_limit_tag);
@@ -224,7 +237,7 @@ ngx_http_teachfloor_limit(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
         if (ngx_strncmp(value[i].data, "burst=", 6) == 0) {
 
             burst = ngx_atoi(value[i].data + 6, value[i].len - 6);
-            if (burst <= 0) {
+            if (burst <= 0 || burst > NGX_HTTP_TF_MAX_BURST) {
                 ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
                                    "invalid burst value \"%V\"", &value[i]);
                 return NGX_CONF_ERROR;
@@ -236,7 +249,7 @@ ngx_http_teachfloor_limit(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
         if (ngx_strncmp(value[i].data, "delay=", 6) == 0) {
 
             delay = ngx_atoi(value[i].data + 6, value[i].len - 6);
-            if (delay <= 0) {
+            if (delay <= 0 || delay > NGX_HTTP_TF_MAX_BURST) {
                 ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
                                    "invalid delay value \"%V\"", &value[i]);
                 return NGX_CONF_ERROR;
@@ -246,7 +259,7 @@ ngx_http_teachfloor_limit(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
         }
 
         if (ngx_strcmp(value[i].data, "nodelay") == 0) {
-            delay = NGX_MAX_INT_T_VALUE / 1000;
+            delay = NGX_HTTP_TF_MAX_BURST + 1;
             continue;
         }
 
@@ -336,7 +349,7 @@ ngx_http_teachfloor_limit_check_conf(ngx_conf_t *cf, ngx_array_t *limits)
         /* the last event of a full burst waits this long */
 
         excess = limit[i].burst - limit[i].delay;
-        delay = (ngx_msec_t) (excess * 1000 / zone->rate);
+        delay = ngx_http_teachfloor_limit_delay(zone, excess);
 
         if (delay > NGX_HTTP_TF_DELIVERY_TIMEOUT) {
             ngx_log_error(NGX_LOG_WARN, cf->log, 0,
@@ -557,9 +570,7 @@ ngx_http_teachfloor_limit_check(ngx_http_request_t *r,
         }
     }
 
-    if (tlcf->limit_dry_run) {
-        return NGX_OK;
-    }
+    /* a dry run charges what it lets through, as enforcing would */
 
     for (i = 0; i < n; i++) {
         if (keys[i].len == 0) {
@@ -590,10 +601,14 @@ ngx_http_teachfloor_limit_check(ngx_http_request_t *r,
             continue;
         }
 
-        d = (ngx_msec_t) ((excess - limit[i].delay) * 1000 / zone->rate);
+        d = ngx_http_teachfloor_limit_delay(zone, excess - limit[i].delay);
+
+        /* the log line of the delay names the zone that sets it */
 
         if (d > *delay) {
             *delay = d;
+            ctx->limit_zone = &limit[i].shm_zone->shm.name;
+            ctx->limit_key = keys[i];
         }
     }
 
@@ -605,14 +620,20 @@ static void
 ngx_http_teachfloor_limit_refused(ngx_http_teachfloor_ctx_t *ctx,
     ngx_http_teachfloor_limit_t *limit, ngx_str_t *key, ngx_int_t excess)
 {
+    uint64_t                           over;
     ngx_http_teachfloor_limit_zone_t  *zone;
 
     zone = limit->shm_zone->data;
 
-    /* when the bucket will have leaked enough for one more event */
+    /*
+     * When the bucket will have leaked enough for one more event: the
+     * excess over the burst (thousandths of a request) over the rate
+     * (thousandths a minute), in seconds rounded up.
+     */
 
-    ctx->retry_after = (time_t) ((excess - limit->burst + zone->rate - 1)
-                                 / zone->rate);
+    over = (uint64_t) (excess - limit->burst) * 60;
+
+    ctx->retry_after = (time_t) ((over + zone->rate - 1) / zone->rate);
     if (ctx->retry_after < 1) {
         ctx->retry_after = 1;
     }
@@ -659,11 +680,8 @@ ngx_http_teachfloor_limit_lookup(ngx_http_teachfloor_limit_t *limit,
             ms = 0;
         }
 
-        e = lr->excess - zone->rate * ms / 1000 + 1000;
-
-        if (e < 0) {
-            e = 0;
-        }
+        e = lr->excess + 1000
+            - ngx_http_teachfloor_limit_leak(zone, ms, lr->excess + 1000);
 
         *excess = e;
 
@@ -784,7 +802,6 @@ static void
 ngx_http_teachfloor_limit_expire(ngx_http_teachfloor_limit_zone_t *zone,
     ngx_uint_t force)
 {
-    ngx_int_t                          excess;
     ngx_uint_t                         n;
     ngx_msec_int_t                     ms;
     ngx_queue_t                       *q;
@@ -809,9 +826,9 @@ ngx_http_teachfloor_limit_expire(ngx_http_teachfloor_limit_zone_t *zone,
                 return;
             }
 
-            excess = lr->excess - zone->rate * ms / 1000;
-
-            if (excess > 0) {
+            if (ngx_http_teachfloor_limit_leak(zone, ms, lr->excess)
+                < lr->excess)
+            {
                 return;
             }
 
@@ -831,3 +848,45 @@ ngx_http_teachfloor_limit_expire(ngx_http_teachfloor_limit_zone_t *zone,
     }
 }
 
+
+
+/*
+ * What a bucket leaks in ms milliseconds, up to max.  rate * ms is never
+ * formed whole: a key idle for days would overflow it.
+ */
+
+static ngx_uint_t
+ngx_http_teachfloor_limit_leak(ngx_http_teachfloor_limit_zone_t *zone,
+    ngx_msec_int_t ms, ngx_uint_t max)
+{
+    uint64_t  minutes, leak;
+
+    minutes = (uint64_t) ms / NGX_HTTP_TF_MINUTE;
+
+    if (minutes > max / zone->rate) {
+        return max;
+    }
+
+    leak = minutes * zone->rate
+           + (uint64_t) ms % NGX_HTTP_TF_MINUTE * zone->rate
+             / NGX_HTTP_TF_MINUTE;
+
+    return (ngx_uint_t) ngx_min(leak, (uint64_t) max);
+}
+
+
+/*
+ * How long an excess over the delay waits: until it has leaked.  Past 24
+ * days (a huge burst at 1r/m) the wait is cut, to fit a 32-bit timer.
+ */
+
+static ngx_msec_t
+ngx_http_teachfloor_limit_delay(ngx_http_teachfloor_limit_zone_t *zone,
+    ngx_uint_t excess)
+{
+    uint64_t  ms;
+
+    ms = (uint64_t) excess * NGX_HTTP_TF_MINUTE / zone->rate;
+
+    return (ngx_msec_t) ngx_min(ms, (uint64_t) NGX_MAX_INT32_VALUE);
+}

@@ -30,6 +30,8 @@ typedef struct {
     /* the last one stands for every secret past the sixteenth */
     ngx_atomic_t                    secrets[NGX_HTTP_TF_METRICS_SECRETS + 1];
     ngx_atomic_t                    upstream[4];
+    /* what teachfloor_limit_dry_run let through: refused, delayed */
+    ngx_atomic_t                    dry_run[2];
     ngx_atomic_t                    nevents;
     /* the last one is "other" */
     ngx_http_teachfloor_metrics_event_t
@@ -53,6 +55,9 @@ static ngx_http_teachfloor_metrics_event_t *
 static ngx_int_t ngx_http_teachfloor_metrics_handler(ngx_http_request_t *r);
 static u_char *ngx_http_teachfloor_metrics_write(u_char *p, u_char *last,
     ngx_http_teachfloor_metrics_shctx_t *sh, ngx_uint_t nevents);
+static u_char *ngx_http_teachfloor_metrics_counters(u_char *p, u_char *last,
+    const char *name, const char *label, const char **values,
+    ngx_atomic_t *counts, ngx_uint_t n);
 static u_char *ngx_http_teachfloor_metrics_zones(u_char *p, u_char *last,
     ngx_uint_t dedupe);
 static u_char *ngx_http_teachfloor_metrics_label(u_char *p, u_char *last,
@@ -66,6 +71,10 @@ static ngx_uint_t  ngx_http_teachfloor_metrics_tag;
 
 static const char  *ngx_http_teachfloor_upstream_classes[] = {
     "2xx", "3xx", "4xx", "5xx"
+};
+
+static const char  *ngx_http_teachfloor_dry_run_actions[] = {
+    "refused", "delayed"
 };
 
 
@@ -233,6 +242,23 @@ ngx_http_teachfloor_metrics_upstream(ngx_http_request_t *r,
 }
 
 
+/* an event a dry run forwarded that the limit would have refused or delayed */
+
+void
+ngx_http_teachfloor_metrics_dry_run(ngx_http_request_t *r, ngx_uint_t delayed)
+{
+    ngx_http_teachfloor_metrics_t  *m;
+
+    m = ngx_http_teachfloor_metrics_get(r);
+
+    if (m == NULL) {
+        return;
+    }
+
+    (void) ngx_atomic_fetch_add(&m->sh->dry_run[delayed ? 1 : 0], 1);
+}
+
+
 /*
  * Finds the slot of an event name without a lock: a slot is published by
  * bumping nevents only once its name is written.  A new name takes the
@@ -357,7 +383,7 @@ ngx_http_teachfloor_metrics_handler(ngx_http_request_t *r)
     }
 
     size += 4096
-            + (NGX_HTTP_TF_NRESULTS + NGX_HTTP_TF_METRICS_SECRETS + 5)
+            + (NGX_HTTP_TF_NRESULTS + NGX_HTTP_TF_METRICS_SECRETS + 7)
               * NGX_HTTP_TF_LINE_LEN
             + (nevents + 1) * NGX_HTTP_TF_NRESULTS
               * (NGX_HTTP_TF_LINE_LEN + 2 * NGX_HTTP_TF_METRICS_NAME_LEN);
@@ -473,11 +499,39 @@ ngx_http_teachfloor_metrics_write(u_char *p, u_char *last,
                      "Final upstream status of forwarded events, by "
                      "class."));
 
-    for (i = 0; i < 4; i++) {
-        p = ngx_slprintf(p, last, "teachfloor_upstream_responses_total"
-                         "{class=\"%s\"} %uA\n",
-                         ngx_http_teachfloor_upstream_classes[i],
-                         sh->upstream[i]);
+    p = ngx_http_teachfloor_metrics_counters(p, last,
+                                       "teachfloor_upstream_responses_total",
+                                       "class",
+                                       ngx_http_teachfloor_upstream_classes,
+                                       sh->upstream, 4);
+
+    p = ngx_slprintf(p, last, NGX_HTTP_TF_HELP(
+                     "teachfloor_rate_limit_dry_run_total", "counter",
+                     "Events teachfloor_limit_dry_run forwarded at once that "
+                     "a rate limit would have refused or delayed."));
+
+    p = ngx_http_teachfloor_metrics_counters(p, last,
+                                       "teachfloor_rate_limit_dry_run_total",
+                                       "action",
+                                       ngx_http_teachfloor_dry_run_actions,
+                                       sh->dry_run, 2);
+
+    return p;
+}
+
+
+/* one line per value of a label every value of which is always listed */
+
+static u_char *
+ngx_http_teachfloor_metrics_counters(u_char *p, u_char *last,
+    const char *name, const char *label, const char **values,
+    ngx_atomic_t *counts, ngx_uint_t n)
+{
+    ngx_uint_t  i;
+
+    for (i = 0; i < n; i++) {
+        p = ngx_slprintf(p, last, "%s{%s=\"%s\"} %uA\n",
+                         name, label, values[i], counts[i]);
     }
 
     return p;

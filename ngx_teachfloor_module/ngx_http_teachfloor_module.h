@@ -138,7 +138,7 @@ struct ngx_http_teachfloor_ctx_s {
     u_char                      digest[TF_DIGEST_LEN];
     u_char                      scope[TF_DIGEST_LEN];   /* the signer's */
 
-    /* the rate limit that refused the event */
+    /* the rate limit that refused the event, or set its delay */
     ngx_str_t                  *limit_zone;
     ngx_str_t                   limit_key;
     time_t                      retry_after;
@@ -207,6 +207,8 @@ void ngx_http_teachfloor_metrics_verdict(ngx_http_request_t *r,
     ngx_http_teachfloor_ctx_t *ctx);
 void ngx_http_teachfloor_metrics_upstream(ngx_http_request_t *r,
     ngx_http_teachfloor_ctx_t *ctx, ngx_uint_t status);
+void ngx_http_teachfloor_metrics_dry_run(ngx_http_request_t *r,
+    ngx_uint_t delayed);
 
 
 extern ngx_module_t  ngx_http_teachfloor_module;

@@ -1,7 +1,8 @@
 # vim:set ft= ts=4 sw=4 et fdm=marker:
 # Per-source rate limits in shared memory, with two workers: one budget per
 # key across the workers, burst, nodelay, delay, Retry-After, dry run, and
-# only verified, wanted events spend budget.
+# only verified, wanted events spend budget.  Log lines of refusals, dry runs
+# and delays are asserted in 061-limit-reload.t, one request per block.
 
 use FindBin;
 use lib "$FindBin::Bin/inc";
@@ -106,25 +107,35 @@ $::UpstreamConfig . q{
 
 
 
-=== TEST 4: dry run: the event over the limit is forwarded
+=== TEST 4: dry run: charged as enforcing would, forwarded at once, counted; an enforcing gate on the zone finds the budget spent
 --- http_config eval
 $::UpstreamConfig . q{
     teachfloor_limit_zone $teachfloor_organization_id zone=orgs:1m rate=1r/m;
 }
 --- config
-    location = /wh {
+    location = /dry {
         teachfloor_webhook       on;
         teachfloor_secret        whsec_test;
-        teachfloor_limit         zone=orgs;
+        teachfloor_limit         zone=orgs burst=2;
         teachfloor_limit_dry_run on;
         proxy_pass               http://app/received;
     }
+    location = /wh {
+        teachfloor_webhook on;
+        teachfloor_secret  whsec_test;
+        teachfloor_limit   zone=orgs burst=2 nodelay;
+        proxy_pass         http://app/received;
+    }
+    location = /metrics {
+        teachfloor_metrics;
+    }
 --- request eval
-["POST /wh\n" . ::ev('org_a'), "POST /wh\n" . ::ev('org_a')]
+[("POST /dry\n" . ::ev('org_a')) x 4, "POST /wh\n" . ::ev('org_a'), "GET /metrics"]
 --- error_code eval
-[200, 200]
---- response_body eval
-[::fwd(::ev('org_a')), ::fwd(::ev('org_a'))]
+[200, 200, 200, 200, 429, 200]
+--- response_body_like eval
+[(qr/\A\Q${\ ::fwd(::ev('org_a'))}\E\z/) x 4, qr/\A\Q$::limited\E\z/,
+ qr/\{result="accepted"\} 4\n.*\{result="rate_limited"\} 1\n.*\{class="2xx"\} 4\n.*\{action="refused"\} 1\nteachfloor_rate_limit_dry_run_total\{action="delayed"\} 2\n/s]
 
 
 
@@ -238,6 +249,8 @@ $::UpstreamConfig . q{
 [("POST /wh\n" . ::ev(undef)) x 3]
 --- error_code eval
 [200, 200, 200]
+--- response_body eval
+[(::fwd(::ev(undef))) x 3]
 
 
 
@@ -257,6 +270,8 @@ $::UpstreamConfig . q{
 [("POST /wh\n" . ::ev('org_a')) x 6]
 --- error_code eval
 [200, 429, 429, 429, 429, 429]
+--- response_body eval
+[::fwd(::ev('org_a')), ($::limited) x 5]
 
 
 
@@ -279,6 +294,8 @@ $::UpstreamConfig . q{
 [200, 429]
 --- response_headers eval
 ["X-Result: accepted", "X-Result: rate_limited"]
+--- response_body eval
+[::fwd(::ev('org_a')), $::limited]
 
 
 
@@ -299,6 +316,8 @@ $::UpstreamConfig . q{
 --- more_headers eval
 ::signed(::ev('org_a'))
 --- error_code: 200
+--- response_body eval
+::fwd(::ev('org_a'))
 --- error_log eval
 qr/\[warn\] .*"teachfloor_limit zone=orgs burst=5" can delay an event by 5000 ms, past Teachfloor's 3 s delivery timeout/
 
@@ -321,6 +340,8 @@ $::UpstreamConfig . q{
 --- more_headers eval
 ::signed(::ev('org_a'))
 --- error_code: 200
+--- response_body eval
+::fwd(::ev('org_a'))
 --- no_error_log
 delivery timeout
 
@@ -393,6 +414,8 @@ $::UpstreamConfig . q{
 [("POST /wh\n" . ::ev('o' x 3000, 'member.' . ('a' x 2100))) x 2]
 --- error_code eval
 [200, 429]
+--- response_body eval
+[::fwd(::ev('o' x 3000, 'member.' . ('a' x 2100))), $::limited]
 --- no_error_log
 [alert]
 exited on signal
@@ -459,3 +482,102 @@ $::UpstreamConfig . q{
 --- response_body_like eval
 ["^upstream: POST /wh/a\n", "rate_limited", "^upstream: POST /wh/b\n",
  "^upstream: POST /received\n", "^upstream: POST /received\n"]
+
+
+
+=== TEST 20: Retry-After is the true wait rounded up to a whole second: 60 at 1r/m, 9 at 7r/m, 2 at 59r/m, 1 at 2r/s
+--- http_config
+    teachfloor_limit_zone $teachfloor_organization_id zone=m1:1m  rate=1r/m;
+    teachfloor_limit_zone $teachfloor_organization_id zone=m7:1m  rate=7r/m;
+    teachfloor_limit_zone $teachfloor_organization_id zone=m59:1m rate=59r/m;
+    teachfloor_limit_zone $teachfloor_organization_id zone=s2:1m  rate=2r/s;
+--- config eval
+# no upstream: each pair is answered within one pass of the event loop, so no
+# time passes between its two events (59r/m leaves 17 ms)
+join '', map { qq{
+    location = /$_ {
+        teachfloor_webhook on;
+        teachfloor_secret  whsec_test;
+        teachfloor_limit   zone=$_;
+        echo               forwarded;
+    }
+} } qw(m1 m7 m59 s2)
+--- pipelined_requests eval
+[map { ("POST /$_\n" . ::ev('org_a')) x 2 } qw(m1 m7 m59 s2)]
+--- more_headers eval
+[(::signed(::ev('org_a'))) x 8]
+--- error_code eval
+[(200, 429) x 4]
+--- response_headers eval
+[map { ("!Retry-After", "Retry-After: $_") } 60, 9, 2, 1]
+--- response_body eval
+[("forwarded\n", $::limited) x 4]
+
+
+
+=== TEST 21: the delay warning is exact for r/m rates: none at 20r/m burst=1 (3000 ms), one at 19r/m (3157 ms)
+--- http_config eval
+$::UpstreamConfig . q{
+    teachfloor_limit_zone $teachfloor_organization_id zone=m20:1m rate=20r/m;
+    teachfloor_limit_zone $teachfloor_organization_id zone=m19:1m rate=19r/m;
+}
+--- config
+    location = /wh {
+        teachfloor_webhook on;
+        teachfloor_secret  whsec_test;
+        teachfloor_limit   zone=m20 burst=1;
+        proxy_pass         http://app/received;
+    }
+    location = /wh19 {
+        teachfloor_webhook on;
+        teachfloor_secret  whsec_test;
+        teachfloor_limit   zone=m19 burst=1;
+        proxy_pass         http://app/received;
+    }
+--- request eval
+"POST /wh\n" . ::ev('org_a')
+--- more_headers eval
+::signed(::ev('org_a'))
+--- error_code: 200
+--- response_body eval
+::fwd(::ev('org_a'))
+--- error_log eval
+qr/\[warn\] .*"teachfloor_limit zone=m19 burst=1" can delay an event by 3157 ms/
+--- no_error_log
+zone=m20
+
+
+
+=== TEST 22: rates over 1000000r/s and bursts over 1000000 fail nginx -t
+--- http_config eval
+$::UpstreamConfig . q{
+    teachfloor_limit_zone $teachfloor_organization_id zone=fast:1m rate=1000001r/s;
+}
+--- config
+    location = /wh {
+        teachfloor_webhook on;
+        teachfloor_secret  whsec_test;
+        teachfloor_limit   zone=fast;
+        proxy_pass         http://app/received;
+    }
+--- must_die
+--- error_log eval
+qr/invalid rate "rate=1000001r\/s"/
+
+
+
+=== TEST 23: ... a burst over 1000000
+--- http_config eval
+$::UpstreamConfig . q{
+    teachfloor_limit_zone $teachfloor_organization_id zone=orgs:1m rate=1000000r/s;
+}
+--- config
+    location = /wh {
+        teachfloor_webhook on;
+        teachfloor_secret  whsec_test;
+        teachfloor_limit   zone=orgs burst=1000001;
+        proxy_pass         http://app/received;
+    }
+--- must_die
+--- error_log eval
+qr/invalid burst value "burst=1000001"/

@@ -1,6 +1,7 @@
 # vim:set ft= ts=4 sw=4 et fdm=marker:
 # Rate limits across nginx -s reload (HUP between blocks): budgets survive,
-# and the log lines of refusals, dry runs and delays.
+# and the log lines of refusals, dry runs and delays, one request a block
+# (error_log is checked after each request of a block).
 
 our $SkipReason;
 
@@ -43,6 +44,23 @@ add_block_preprocessor(sub {
         $block->set_value('more_headers', TeachfloorTest::signed($body));
     }
 });
+
+# a dry-run gate and an enforcing one on the same zone
+our $Dry = q{
+    location = /dry {
+        teachfloor_webhook       on;
+        teachfloor_secret        whsec_test;
+        teachfloor_limit         zone=orgs burst=1;
+        teachfloor_limit_dry_run on;
+        proxy_pass               http://app/received;
+    }
+    location = /wh {
+        teachfloor_webhook on;
+        teachfloor_secret  whsec_test;
+        teachfloor_limit   zone=orgs burst=1 nodelay;
+        proxy_pass         http://app/received;
+    }
+};
 
 no_long_string();
 run_tests();
@@ -115,6 +133,7 @@ $::HttpConfig . q{
 --- request eval
 "POST /wh\n" . ::ev('org_x')
 --- error_code: 200
+--- response_body_like: ^upstream: POST
 
 
 
@@ -133,8 +152,10 @@ $::HttpConfig . q{
 --- request eval
 "POST /wh\n" . ::ev('org_x')
 --- error_code: 429
+--- response_body
+{"result":"rate_limited"}
 --- error_log
-zone "peers", key "%7F%00%00%01"
+teachfloor webhook rate_limited, event "member.joined", zone "peers", key "%7F%00%00%01"
 
 
 
@@ -167,7 +188,7 @@ delayed by
 --- error_code: 200
 --- response_body_like: ^upstream: POST
 --- error_log eval
-qr/\[info\] .*teachfloor webhook delayed by \d+ ms/
+qr/\[info\] .*teachfloor webhook delayed by \d+ ms, event "member\.joined", zone "slow", key "org_b"/
 
 
 
@@ -187,6 +208,10 @@ $::UpstreamConfig . q{
 --- request eval
 "POST /wh\n" . ::ev('org_reload')
 --- error_code: 429
+--- response_body
+{"result":"rate_limited"}
+--- error_log
+teachfloor webhook rate_limited, event "member.joined", zone "orgs", key "org_reload"
 --- no_error_log
 [alert]
 [crit]
@@ -213,3 +238,55 @@ $::UpstreamConfig . q{
 --- no_error_log
 [alert]
 [crit]
+
+
+
+=== TEST 10: dry run charges what it lets through: a first event of tenant D is forwarded, nothing logged
+--- config eval
+$::Dry
+--- request eval
+"POST /dry\n" . ::ev('org_dry')
+--- error_code: 200
+--- response_body_like: ^upstream: POST
+--- no_error_log
+dry run
+
+
+
+=== TEST 11: ... the second fits the burst but would wait about 60 s: forwarded at once, the delay logged, not applied
+--- config eval
+$::Dry
+--- request eval
+"POST /dry\n" . ::ev('org_dry')
+--- timeout: 10
+--- error_code: 200
+--- response_body_like: ^upstream: POST
+--- error_log eval
+qr/\[info\] .*teachfloor webhook delayed by \d+ ms \(dry run, not applied\), event "member\.joined", zone "orgs", key "org_dry"/
+
+
+
+=== TEST 12: ... the third is over the burst: forwarded, logged at teachfloor_log_level with zone and key, not charged
+--- config eval
+$::Dry
+--- request eval
+"POST /dry\n" . ::ev('org_dry')
+--- error_code: 200
+--- response_body_like: ^upstream: POST
+--- error_log eval
+qr/\[warn\] .*teachfloor webhook rate_limited \(dry run, forwarded\), event "member\.joined", zone "orgs", key "org_dry"/
+--- no_error_log
+delayed by
+
+
+
+=== TEST 13: ... an enforcing gate on the same zone finds tenant D's budget spent by the dry run: refused
+--- config eval
+$::Dry
+--- request eval
+"POST /wh\n" . ::ev('org_dry')
+--- error_code: 429
+--- response_body
+{"result":"rate_limited"}
+--- error_log
+teachfloor webhook rate_limited, event "member.joined", zone "orgs", key "org_dry"

@@ -97,6 +97,10 @@ teachfloor_upstream_responses_total{class="2xx"} 2
 teachfloor_upstream_responses_total{class="3xx"} 0
 teachfloor_upstream_responses_total{class="4xx"} 0
 teachfloor_upstream_responses_total{class="5xx"} 0
+# HELP teachfloor_rate_limit_dry_run_total Events teachfloor_limit_dry_run forwarded at once that a rate limit would have refused or delayed.
+# TYPE teachfloor_rate_limit_dry_run_total counter
+teachfloor_rate_limit_dry_run_total{action="refused"} 0
+teachfloor_rate_limit_dry_run_total{action="delayed"} 0
 _EOM_
 
 add_block_preprocessor(sub {
@@ -260,3 +264,33 @@ GET /metrics
 --- error_code: 200
 --- response_body_like
 teachfloor_requests_total\{result="accepted"\} 0
+
+
+
+=== TEST 8: a sender that gives up during a rate-limit delay (499, the app never asked) is no upstream answer
+--- http_config eval
+$::UpstreamConfig . q{
+    teachfloor_limit_zone $teachfloor_organization_id zone=orgs:1m rate=1r/m;
+}
+--- config eval
+$::Metrics . q{
+    location = /wh {
+        teachfloor_webhook on;
+        teachfloor_secret  whsec_test;
+        teachfloor_limit   zone=orgs burst=1;
+        proxy_pass         http://app/received;
+    }
+}
+--- request eval
+["POST /wh\n" . ::ev('member.joined', 'org_a'), "POST /wh\n" . ::ev('member.joined', 'org_a'),
+ "GET /metrics"]
+--- more_headers eval
+[(::signed(::ev('member.joined', 'org_a'))) x 2, 'X-Nothing: 1']
+--- timeout: 2
+--- abort
+--- wait: 0.3
+--- error_code eval
+[200, '', 200]
+--- response_body_like eval
+[qr/^upstream: POST/, qr/^\z/,
+ qr/\nteachfloor_requests_total\{result="accepted"\} 2\n.*\{class="2xx"\} 1\n.*\{class="3xx"\} 0\n.*\{class="4xx"\} 0\n.*\{class="5xx"\} 0\n/s]
