@@ -745,40 +745,50 @@ heap_in_use(void)
 }
 
 
+/* the sample envelopes, and bodies that are no envelope, with their rc */
+
+static const char  *sample_files[] = {
+    "t/fixtures/samples/course-join-typed.json",
+    "t/fixtures/samples/course-updated.json",
+    "t/fixtures/samples/element-completed.json",
+    "t/fixtures/samples/member-joined.json",
+    "t/fixtures/samples/test-event.json",
+};
+
+#define NSAMPLES  (sizeof(sample_files) / sizeof(sample_files[0]))
+
+static const struct {
+    const char        *body;
+    tf_envelope_rc_e   rc;
+} not_envelopes[] = {
+    { "{\"event\":\"a.b\",\"data\":{\"x\":[1,2,", TF_ENVELOPE_MALFORMED_JSON },
+    { "{\"event\":\"a.b\",\"data\":[1,2]}", TF_ENVELOPE_INVALID },
+    { "{\"event\":\"a.b\",\"timestamp\":\"2025-10-07T15:30:00Z\"}",
+      TF_ENVELOPE_INVALID },
+    { "[{\"event\":\"a.b\"}]", TF_ENVELOPE_MALFORMED_JSON },
+    { "{\"event\":\"a.b\"} x", TF_ENVELOPE_MALFORMED_JSON },
+    { "{\"event\":\"a\\u0000b\",\"data\":{}}", TF_ENVELOPE_INVALID },
+};
+
+
+/*
+ * Everything a parse keeps comes from the arena, and after the arena is
+ * freed the heap is as before: nothing went to malloc() behind the
+ * arena's back, or was left there.  Round 0 warms the allocator up.
+ * (glibc's count is exact with its thread cache off: scripts/unit sets
+ * GLIBC_TUNABLES=glibc.malloc.tcache_count=0; with it on, a leak may go
+ * unseen here, and LeakSanitizer catches it in SANITIZE=1 runs.)  Each
+ * round takes at least min_blocks blocks of the arena.
+ */
+
 static void
-test_memory(void)
+check_parses_leave_nothing(u_char **bodies, size_t *len, size_t min_blocks,
+    int line)
 {
     int               round;
-    char             *printed;
-    size_t            i, len[5], before, after;
-    cJSON            *json;
-    u_char           *bodies[5];
+    size_t            i, before, after;
     tf_envelope_t     env;
     tf_envelope_rc_e  rc;
-
-    static const char  *files[] = {
-        "t/fixtures/samples/course-join-typed.json",
-        "t/fixtures/samples/course-updated.json",
-        "t/fixtures/samples/element-completed.json",
-        "t/fixtures/samples/member-joined.json",
-        "t/fixtures/samples/test-event.json",
-    };
-
-    static const char  malformed[] = "{\"event\":\"a.b\",\"data\":{\"x\":[1,2,";
-    static const char  invalid[] = "{\"event\":\"a.b\",\"data\":[1,2]}";
-
-    for (i = 0; i < 5; i++) {
-        bodies[i] = tf_test_read_file(files[i], &len[i]);
-    }
-
-    /*
-     * Everything a parse allocates comes from the arena, and after the
-     * arena is freed the heap is as before: nothing went to malloc()
-     * behind the arena's back.  Round 0 warms the allocator up.  (glibc's
-     * count is exact with its thread cache off: scripts/unit sets
-     * GLIBC_TUNABLES=glibc.malloc.tcache_count=0; with it on, a leak may
-     * go unseen here, and LeakSanitizer catches it in SANITIZE=1 runs.)
-     */
 
     before = 0;
 
@@ -789,33 +799,57 @@ test_memory(void)
             before = heap_in_use();
         }
 
-        for (i = 0; i < 5; i++) {
+        for (i = 0; i < NSAMPLES; i++) {
             rc = tf_envelope_parse(bodies[i], len[i], &allocator, &env);
-            CHECK_EQ(rc, TF_ENVELOPE_OK);
+            CHECK_MSG(rc == TF_ENVELOPE_OK && str_owned(&env.event)
+                      && str_owned(&env.time),
+                      "line %d: %s: rc %d", line, sample_files[i], rc);
         }
 
-        rc = tf_envelope_parse((const u_char *) malformed,
-                               sizeof(malformed) - 1, &allocator, &env);
-        CHECK_EQ(rc, TF_ENVELOPE_MALFORMED_JSON);
+        for (i = 0; i < sizeof(not_envelopes) / sizeof(not_envelopes[0]);
+             i++)
+        {
+            rc = tf_envelope_parse((const u_char *) not_envelopes[i].body,
+                                   strlen(not_envelopes[i].body),
+                                   &allocator, &env);
+            CHECK_MSG(rc == not_envelopes[i].rc, "line %d: %s: rc %d", line,
+                      not_envelopes[i].body, rc);
+        }
 
-        rc = tf_envelope_parse((const u_char *) invalid, sizeof(invalid) - 1,
-                               &allocator, &env);
-        CHECK_EQ(rc, TF_ENVELOPE_INVALID);
-
-        CHECK(arena.nblocks > 50);
+        CHECK_MSG(arena.nblocks >= min_blocks, "line %d: %zu blocks", line,
+                  arena.nblocks);
         CHECK_EQ(arena.calls, arena.nblocks);
 
         tf_arena_free(&arena);
     }
 
     after = heap_in_use();
-    CHECK_MSG(after == before, "heap in use: %zu before, %zu after",
-              before, after);
+    CHECK_MSG(after == before, "line %d: heap in use: %zu before, %zu after",
+              line, before, after);
+}
+
+
+static void
+test_memory(void)
+{
+    int       round;
+    char     *printed;
+    size_t    i, len[NSAMPLES], before, after;
+    cJSON    *json;
+    u_char   *bodies[NSAMPLES];
+
+    for (i = 0; i < NSAMPLES; i++) {
+        bodies[i] = tf_test_read_file(sample_files[i], &len[i]);
+    }
+
+    check_parses_leave_nothing(bodies, len, 50, __LINE__);
 
     /*
      * Outside a parse, cJSON works as usual through malloc() and free():
      * the arena sees no call, and nothing is left over.
      */
+
+    before = 0;
 
     for (round = 0; round < 2; round++) {
         if (round == 1) {
@@ -849,7 +883,7 @@ test_memory(void)
     CHECK_MSG(after == before, "heap in use: %zu before, %zu after",
               before, after);
 
-    for (i = 0; i < 5; i++) {
+    for (i = 0; i < NSAMPLES; i++) {
         free(bodies[i]);
     }
 }
@@ -1006,38 +1040,20 @@ foreign_free(void *p)
 static void
 test_foreign_hooks(void)
 {
-    int               round;
-    size_t            i, n, calls, len[5], before, after;
-    char              ref[5][160], printed[160];
-    u_char           *bodies[5];
+    size_t            i, n, calls, len[NSAMPLES];
+    char              ref[NSAMPLES][160], printed[160];
+    u_char           *bodies[NSAMPLES];
     cJSON_Hooks       hooks;
     tf_envelope_t     env;
     tf_envelope_rc_e  rc;
-
-    static const char  *files[] = {
-        "t/fixtures/samples/course-join-typed.json",
-        "t/fixtures/samples/course-updated.json",
-        "t/fixtures/samples/element-completed.json",
-        "t/fixtures/samples/member-joined.json",
-        "t/fixtures/samples/test-event.json",
-    };
 
     static const char  typed[] =
         "{\"id\":\"evt_1\",\"type\":\"Lead Scored\","
         "\"created_at\":\"2025-10-07T15:30:00Z\",\"test\":true,"
         "\"data\":{\"organization\":{\"id\":42},\"list\":[1,{\"k\":\"v\"}]}}";
 
-    static const char  *others[] = {
-        "{\"event\":\"a.b\",\"data\":[1,2]}",
-        "{\"event\":\"a.b\",\"timestamp\":\"2025-10-07T15:30:00Z\"}",
-        "[{\"event\":\"a.b\"}]",
-        "{\"event\":\"a.b\"} x",
-        "{\"event\":\"a.b\",\"data\":{\"x\":[1,2,",
-        "{\"event\":\"a\\u0000b\",\"data\":{}}",
-    };
-
-    for (i = 0; i < 5; i++) {
-        bodies[i] = tf_test_read_file(files[i], &len[i]);
+    for (i = 0; i < NSAMPLES; i++) {
+        bodies[i] = tf_test_read_file(sample_files[i], &len[i]);
 
         CHECK_EQ(parse(bodies[i], len[i], &env), TF_ENVELOPE_OK);
         envelope_print(&env, ref[i], sizeof(ref[i]));
@@ -1052,17 +1068,17 @@ test_foreign_hooks(void)
     foreign_mallocs = 0;
     foreign_frees = 0;
 
-    for (i = 0; i < 5; i++) {
+    /* parse_at() checks the strings are in the arena, not in the tree */
+
+    for (i = 0; i < NSAMPLES; i++) {
         CHECK_EQ(parse(bodies[i], len[i], &env), TF_ENVELOPE_OK);
         envelope_print(&env, printed, sizeof(printed));
-        CHECK_MSG(strcmp(printed, ref[i]) == 0, "%s: %s, not %s", files[i],
-                  printed, ref[i]);
+        CHECK_MSG(strcmp(printed, ref[i]) == 0, "%s: %s, not %s",
+                  sample_files[i], printed, ref[i]);
     }
 
     CHECK(foreign_mallocs > 50);
     CHECK_EQ(foreign_frees, foreign_mallocs);
-
-    /* parse_at() checks the strings are in the arena, not in the tree */
 
     CHECK_EQ(parse(typed, sizeof(typed) - 1, &env), TF_ENVELOPE_OK);
     CHECK_STR(env.event.data, env.event.len, "Lead Scored");
@@ -1072,16 +1088,13 @@ test_foreign_hooks(void)
     CHECK_EQ(env.test, 1);
     CHECK_EQ(env.conventional, 0);
 
-    CHECK_EQ(parse(others[0], strlen(others[0]), &env), TF_ENVELOPE_INVALID);
-    CHECK_STR(env.event.data, env.event.len, "a.b");
-    CHECK_EQ(parse(others[1], strlen(others[1]), &env), TF_ENVELOPE_INVALID);
-    CHECK_EQ(parse(others[2], strlen(others[2]), &env),
-             TF_ENVELOPE_MALFORMED_JSON);
-    CHECK_EQ(parse(others[3], strlen(others[3]), &env),
-             TF_ENVELOPE_MALFORMED_JSON);
-    CHECK_EQ(parse(others[4], strlen(others[4]), &env),
-             TF_ENVELOPE_MALFORMED_JSON);
-    CHECK_EQ(parse(others[5], strlen(others[5]), &env), TF_ENVELOPE_INVALID);
+    for (i = 0; i < sizeof(not_envelopes) / sizeof(not_envelopes[0]); i++) {
+        rc = parse(not_envelopes[i].body, strlen(not_envelopes[i].body),
+                   &env);
+        CHECK_MSG(rc == not_envelopes[i].rc, "%s: rc %d",
+                  not_envelopes[i].body, rc);
+    }
+
     CHECK_EQ(foreign_frees, foreign_mallocs);
 
     /* the copies failing at each step: no half result, nothing kept */
@@ -1111,44 +1124,14 @@ test_foreign_hooks(void)
     tf_arena_free(&arena);
     CHECK_EQ(foreign_frees, foreign_mallocs);
 
-    /*
-     * cJSON's own malloc() and free() back (cJSON_InitHooks(NULL)): the
-     * heap is as before once the arena is freed.  Round 0 warms up.
-     */
+    /* cJSON's own malloc() and free() back, as after cJSON_InitHooks(NULL) */
 
     cJSON_InitHooks(NULL);
-
-    before = 0;
-
-    for (round = 0; round < 2; round++) {
-        tf_arena_free(&arena);
-
-        if (round == 1) {
-            before = heap_in_use();
-        }
-
-        for (i = 0; i < 5; i++) {
-            rc = tf_envelope_parse(bodies[i], len[i], &allocator, &env);
-            CHECK_EQ(rc, TF_ENVELOPE_OK);
-            CHECK(str_owned(&env.event) && str_owned(&env.time));
-        }
-
-        for (i = 0; i < sizeof(others) / sizeof(others[0]); i++) {
-            rc = tf_envelope_parse((const u_char *) others[i],
-                                   strlen(others[i]), &allocator, &env);
-            CHECK(rc != TF_ENVELOPE_OK);
-        }
-
-        tf_arena_free(&arena);
-    }
-
-    after = heap_in_use();
-    CHECK_MSG(after == before, "heap in use: %zu before, %zu after",
-              before, after);
+    check_parses_leave_nothing(bodies, len, NSAMPLES, __LINE__);
 
     tf_envelope_init();
 
-    for (i = 0; i < 5; i++) {
+    for (i = 0; i < NSAMPLES; i++) {
         free(bodies[i]);
     }
 }
