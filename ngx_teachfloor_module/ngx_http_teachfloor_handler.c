@@ -592,6 +592,13 @@ ngx_http_teachfloor_decide(ngx_http_request_t *r,
         return NGX_OK;
     }
 
+    /* taken all the same, but worth the operator's notice */
+
+    if (!env->conventional) {
+        ngx_http_teachfloor_log(r, NGX_LOG_INFO, ctx, "event name outside "
+                                "the resource.action convention");
+    }
+
     /* the signature has no time of its own: the envelope's stands in */
 
     if (tlcf->timestamp_tolerance
@@ -1221,8 +1228,9 @@ ngx_http_teachfloor_answer(ngx_http_request_t *r,
 
 /*
  * The one line a rejection writes.  The event name is printed only once it
- * is authenticated and valid; a rate-limit key is escaped, since it may be
- * binary ($binary_remote_addr) or come from the body.
+ * is authenticated and valid, and escaped all the same: it may hold quotes
+ * and any UTF-8.  A rate-limit key is escaped too, since it may be binary
+ * ($binary_remote_addr) or come from the body.
  */
 
 static void
@@ -1246,10 +1254,11 @@ ngx_http_teachfloor_log(ngx_http_request_t *r, ngx_uint_t level,
     /* a name or key of any length is cut, the line stays one line */
 
     if (ctx->verified && ctx->envelope.event.len) {
-        p = ngx_slprintf(p, last, ", event \"%*s\"",
-                         ngx_min(ctx->envelope.event.len,
-                                 NGX_HTTP_TF_LOG_NAME_LEN),
-                         ctx->envelope.event.data);
+        p = ngx_slprintf(p, last, ", event \"");
+        p = tf_event_name_escape(p, last, ctx->envelope.event.data,
+                                 ngx_min(ctx->envelope.event.len,
+                                         NGX_HTTP_TF_LOG_NAME_LEN));
+        p = ngx_slprintf(p, last, "\"");
     }
 
     zone = ctx->limit_zone;

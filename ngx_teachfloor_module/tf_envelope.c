@@ -15,6 +15,10 @@
 
 static void *tf_json_malloc(size_t size);
 static void tf_json_free(void *p);
+static tf_envelope_rc_e tf_envelope_read(cJSON *root, const u_char *body,
+    size_t len, const char *end, tf_allocator_t *allocator,
+    tf_envelope_t *env);
+static int tf_envelope_copy(tf_allocator_t *allocator, tf_envelope_t *env);
 static int tf_envelope_has_nul(const u_char *p, size_t len);
 static int tf_key_is(const char *key, const char *name);
 static cJSON *tf_member(const cJSON *object, const char *name);
@@ -22,14 +26,31 @@ static int tf_envelope_string(const cJSON *item, tf_str_t *s);
 static inline void *tf_envelope_alloc(tf_allocator_t *a, size_t size);
 static int tf_envelope_id(const cJSON *item, tf_allocator_t *allocator,
     tf_str_t *s);
+static int tf_str_copy(tf_allocator_t *allocator, tf_str_t *s);
+
+
+#if (defined __STDC_VERSION__ && __STDC_VERSION__ >= 201112L)
+#define tf_thread_local  _Thread_local
+#else
+#define tf_thread_local  __thread
+#endif
 
 
 /*
  * cJSON has process-wide hooks only; the allocator of the parse under way
- * is kept here.  nginx workers are single-threaded, and outside a parse the
- * hooks behave as malloc() and free(), so other cJSON users are unaffected.
+ * is kept here, per thread, so that another module's cJSON calls on a
+ * thread of its own (a thread pool's) go to malloc() and free() even while
+ * a worker parses.  Our malloc hook counts its calls: a parse that built a
+ * tree without one was served by hooks someone installed after ours.
  */
-static tf_allocator_t  *tf_json_allocator;
+
+typedef struct {
+    tf_allocator_t   *allocator;
+    size_t            calls;
+} tf_json_parse_t;
+
+
+static tf_thread_local tf_json_parse_t  tf_json_parse;
 
 
 void
@@ -71,11 +92,17 @@ tf_bump(tf_allocator_t *a, size_t size)
 static void *
 tf_json_malloc(size_t size)
 {
-    if (tf_json_allocator == NULL) {
+    tf_json_parse_t  *parse;
+
+    parse = &tf_json_parse;
+
+    if (parse->allocator == NULL) {
         return malloc(size);
     }
 
-    return tf_envelope_alloc(tf_json_allocator, size);
+    parse->calls++;
+
+    return tf_envelope_alloc(parse->allocator, size);
 }
 
 
@@ -95,7 +122,7 @@ tf_json_free(void *p)
 {
     /* during a parse, everything is released with the allocator's arena */
 
-    if (tf_json_allocator == NULL) {
+    if (tf_json_parse.allocator == NULL) {
         free(p);
     }
 }
@@ -105,11 +132,9 @@ tf_envelope_rc_e
 tf_envelope_parse(const u_char *body, size_t len,
     tf_allocator_t *allocator, tf_envelope_t *env)
 {
-    size_t         rest;
-    cJSON         *root, *item, *data, *org, *event, *type, *timestamp,
-                  *created_at, *id, *test;
-    const char    *end, *key;
-    const u_char  *p;
+    cJSON             *root;
+    const char        *end;
+    tf_envelope_rc_e   rc;
 
     memset(env, 0, sizeof(tf_envelope_t));
 
@@ -132,12 +157,54 @@ tf_envelope_parse(const u_char *body, size_t len,
         allocator->last = NULL;
     }
 
-    tf_json_allocator = allocator;
+    tf_json_parse.allocator = allocator;
+    tf_json_parse.calls = 0;
+
     end = NULL;
     root = cJSON_ParseWithLengthOpts((const char *) body, len, &end, 0);
-    tf_json_allocator = NULL;
 
-    if (root == NULL || !cJSON_IsObject(root) || end == NULL) {
+    tf_json_parse.allocator = NULL;
+
+    if (root == NULL) {
+        return TF_ENVELOPE_MALFORMED_JSON;
+    }
+
+    rc = tf_envelope_read(root, body, len, end, allocator, env);
+
+    if (tf_json_parse.calls) {
+        return rc;
+    }
+
+    /*
+     * Not one node came from our hook: cJSON's hooks were replaced after
+     * tf_envelope_init(), and the tree is on someone else's heap.  What
+     * the envelope keeps is copied out before the tree is freed.
+     */
+
+    if (rc != TF_ENVELOPE_MALFORMED_JSON
+        && tf_envelope_copy(allocator, env) != 0)
+    {
+        memset(env, 0, sizeof(tf_envelope_t));
+        rc = TF_ENVELOPE_MALFORMED_JSON;
+    }
+
+    cJSON_Delete(root);
+
+    return rc;
+}
+
+
+static tf_envelope_rc_e
+tf_envelope_read(cJSON *root, const u_char *body, size_t len,
+    const char *end, tf_allocator_t *allocator, tf_envelope_t *env)
+{
+    size_t         rest;
+    cJSON         *item, *data, *org, *event, *type, *timestamp,
+                  *created_at, *id, *test;
+    const char    *key;
+    const u_char  *p;
+
+    if (!cJSON_IsObject(root) || end == NULL) {
         return TF_ENVELOPE_MALFORMED_JSON;
     }
 
@@ -225,6 +292,9 @@ tf_envelope_parse(const u_char *body, size_t len,
         return TF_ENVELOPE_INVALID;
     }
 
+    env->conventional = tf_event_name_conventional(env->event.data,
+                                                   env->event.len);
+
     if (tf_envelope_string(timestamp ? timestamp : created_at, &env->time)
         != 0
         || tf_time_parse(env->time.data, env->time.len, &env->epoch) != 0)
@@ -262,6 +332,124 @@ tf_envelope_parse(const u_char *body, size_t len,
 }
 
 
+/* the envelope's strings, out of a tree that is about to be freed */
+
+static int
+tf_envelope_copy(tf_allocator_t *allocator, tf_envelope_t *env)
+{
+    if (tf_str_copy(allocator, &env->event) != 0
+        || tf_str_copy(allocator, &env->id) != 0
+        || tf_str_copy(allocator, &env->time) != 0)
+    {
+        return -1;
+    }
+
+    /* as when its own allocation fails: the tenant is optional */
+
+    if (tf_str_copy(allocator, &env->organization_id) != 0) {
+        env->organization_id.data = NULL;
+        env->organization_id.len = 0;
+    }
+
+    return 0;
+}
+
+
+static int
+tf_str_copy(tf_allocator_t *allocator, tf_str_t *s)
+{
+    u_char  *p;
+
+    if (s->len == 0) {
+        return 0;
+    }
+
+    p = tf_envelope_alloc(allocator, s->len);
+    if (p == NULL) {
+        return -1;
+    }
+
+    memcpy(p, s->data, s->len);
+    s->data = p;
+
+    return 0;
+}
+
+
+/*
+ * UTF-8 is checked one sequence at a time: its lead byte gives its length
+ * and the range of its second byte, which rules out overlong forms,
+ * surrogates, code points past U+10FFFF and, after 0xc2, the C1 controls.
+ */
+
+int
+tf_event_name_valid(const u_char *p, size_t len)
+{
+    size_t         i, n;
+    u_char         c, lo, hi;
+    const u_char  *last;
+
+    if (len == 0 || len > TF_EVENT_NAME_MAX) {
+        return 0;
+    }
+
+    last = p + len;
+
+    while (p < last) {
+        c = *p;
+
+        if (c < 0x80) {
+            if (c < 0x20 || c == 0x7f) {
+                return 0;
+            }
+
+            p++;
+            continue;
+        }
+
+        n = 3;
+        lo = 0x80;
+        hi = 0xbf;
+
+        if (c >= 0xc2 && c <= 0xdf) {
+            n = 2;
+            lo = (c == 0xc2) ? 0xa0 : 0x80;
+
+        } else if (c == 0xe0) {
+            lo = 0xa0;
+
+        } else if (c == 0xed) {
+            hi = 0x9f;
+
+        } else if (c >= 0xe1 && c <= 0xef) {
+            /* void */
+
+        } else if (c >= 0xf0 && c <= 0xf4) {
+            n = 4;
+            lo = (c == 0xf0) ? 0x90 : 0x80;
+            hi = (c == 0xf4) ? 0x8f : 0xbf;
+
+        } else {
+            return 0;
+        }
+
+        if ((size_t) (last - p) < n || p[1] < lo || p[1] > hi) {
+            return 0;
+        }
+
+        for (i = 2; i < n; i++) {
+            if ((p[i] & 0xc0) != 0x80) {
+                return 0;
+            }
+        }
+
+        p += n;
+    }
+
+    return 1;
+}
+
+
 /* what a byte may be in an event name: a segment's character, or a dot */
 
 #define TF_NAME_CHAR  1
@@ -286,7 +474,7 @@ static const u_char  tf_name_class[256] = {
 
 
 int
-tf_event_name_valid(const u_char *p, size_t len)
+tf_event_name_conventional(const u_char *p, size_t len)
 {
     size_t  i;
     u_char  c, prev, seen;
@@ -308,6 +496,46 @@ tf_event_name_valid(const u_char *p, size_t len)
     }
 
     return prev == TF_NAME_CHAR && (seen & TF_NAME_DOT);
+}
+
+
+u_char *
+tf_event_name_escape(u_char *dst, u_char *last, const u_char *p, size_t len)
+{
+    u_char  c;
+    size_t  i, n;
+
+    static const u_char  hex[] = "0123456789abcdef";
+
+    for (i = 0; i < len; i++) {
+        c = p[i];
+
+        n = (c == '"' || c == '\\') ? 2 : (c >= 0x20 && c < 0x7f) ? 1 : 4;
+
+        if ((size_t) (last - dst) < n) {
+            break;
+        }
+
+        switch (n) {
+
+        case 1:
+            *dst++ = c;
+            break;
+
+        case 2:
+            *dst++ = '\\';
+            *dst++ = c;
+            break;
+
+        default:
+            *dst++ = '\\';
+            *dst++ = 'x';
+            *dst++ = hex[c >> 4];
+            *dst++ = hex[c & 0xf];
+        }
+    }
+
+    return dst;
 }
 
 

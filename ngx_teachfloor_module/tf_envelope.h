@@ -53,23 +53,50 @@ typedef struct {
     tf_str_t        organization_id;    /* data.organization.id, or empty */
     int64_t         epoch;              /* time, seconds since 1970 UTC */
     unsigned        test:1;
+    unsigned        conventional:1;     /* event is "resource.action" */
 } tf_envelope_t;
 
 
-/* once per process, before any parse: routes cJSON's allocations */
+/*
+ * The longest event name accepted: Teachfloor's are a few dozen bytes, and
+ * a bound keeps what logs and metrics print of one bounded too.
+ */
+#define TF_EVENT_NAME_MAX  256
+
+
+/*
+ * Once per process, before any parse: installs cJSON's hooks, which route
+ * a parse's allocations to its allocator and any other cJSON call (another
+ * thread's, or outside a parse) to malloc() and free().
+ */
 void tf_envelope_init(void);
 
 /*
  * Parses body as one JSON object (surrounding white space allowed) and
  * validates the envelope.  The strings in env point into memory from
- * allocator.  On TF_ENVELOPE_INVALID, env->event is set only if it was
- * valid itself.
+ * allocator, even when someone replaced cJSON's hooks after
+ * tf_envelope_init() (the tree is then freed with cJSON_Delete()).  On
+ * TF_ENVELOPE_INVALID, env->event is set only if it was valid itself.
  */
 tf_envelope_rc_e tf_envelope_parse(const u_char *body, size_t len,
     tf_allocator_t *allocator, tf_envelope_t *env);
 
-/* "resource.action": two or more dot-separated segments of [a-z0-9_] */
+/*
+ * An event name the gate takes: 1 to TF_EVENT_NAME_MAX bytes of UTF-8 with
+ * no control character (U+0000 to U+001F, U+007F to U+009F).
+ */
 int tf_event_name_valid(const u_char *p, size_t len);
+
+/* "resource.action": two or more dot-separated segments of [a-z0-9_] */
+int tf_event_name_conventional(const u_char *p, size_t len);
+
+/*
+ * A name for a log line, written to [dst, last) as far as it fits and cut
+ * only between characters: printable ASCII as it is, but for '"' and '\'
+ * after a backslash, and any other byte as \xNN.  Returns the end.
+ */
+u_char *tf_event_name_escape(u_char *dst, u_char *last, const u_char *p,
+    size_t len);
 
 
 #endif /* _TF_ENVELOPE_H_INCLUDED_ */

@@ -73,11 +73,6 @@ tf_pattern_compile(tf_pattern_t *pat, const u_char *text, size_t len)
         start = i + 1;
     }
 
-    /* event names have at least two segments: "member" can match nothing */
-    if (n < 2) {
-        return -1;
-    }
-
     pat->nsegments = n;
 
     return 0;
@@ -154,8 +149,10 @@ tf_pattern_set_allows(const tf_pattern_t *pats, size_t n,
 }
 
 
+/* what an event name may hold (tf_event_name_valid()) but for '.' and '*' */
+
 static int
 tf_pattern_name_char(u_char c)
 {
-    return (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '_';
+    return c >= 0x20 && c != 0x7f;
 }

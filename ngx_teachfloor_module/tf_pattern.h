@@ -3,9 +3,12 @@
  * Copyright (C) The ngx_http_teachfloor_module authors
  *
  * Event-type patterns: "member.joined", "course.*", "*.completed", "*",
- * each optionally negated with "!".  A "*" segment matches exactly one
- * segment; "*" alone matches every event.  Compiled once, matched without
- * allocation.  Pure code: no nginx types.
+ * each optionally negated with "!".  Names and patterns are cut at each
+ * dot into segments.  A literal segment matches the same bytes (any but a
+ * dot, a "*" or a control character, case-sensitive); a "*" segment
+ * matches exactly one segment, an empty one included; "*" alone matches
+ * every event.  Compiled once, matched without allocation.  Pure code: no
+ * nginx types.
  */
 
 

@@ -12,6 +12,12 @@ $ENV{TEST_NGINX_HTML_DIR} ||= html_dir();
 our $body = sample('member-joined');
 our $forwarded = "upstream: POST /received\nsignature: " . sig($body) . "\n" . $body;
 
+# a hex string with every other digit upper-case
+sub mixed_case {
+    my $i = 0;
+    return join '', map { $i++ % 2 ? uc : lc } split //, $_[0];
+}
+
 add_block_preprocessor(sub {
     my $block = shift;
     if (!defined $block->http_config) {
@@ -370,3 +376,34 @@ whsec_$ecret$part
 --- error_code: 200
 --- response_body eval
 "upstream: POST /received\nsignature: " . ::sig($::body, 'whsec_$ecret$part') . "\n" . $::body
+
+
+
+=== TEST 26: a digest that differs from the right one only in its last hex digit: invalid_signature, not forwarded
+--- more_headers eval
+my $s = ::sig($::body);
+"Teachfloor-Signature: " . substr($s, 0, 63) . (substr($s, 63) eq '0' ? '1' : '0')
+--- error_code: 401
+--- response_body
+{"result":"invalid_signature"}
+--- error_log
+teachfloor webhook invalid_signature
+
+
+
+=== TEST 27: a digest that differs from the right one only in its first hex digit: invalid_signature, not forwarded
+--- more_headers eval
+my $s = ::sig($::body);
+"Teachfloor-Signature: " . (substr($s, 0, 1) eq '0' ? '1' : '0') . substr($s, 1)
+--- error_code: 401
+--- response_body
+{"result":"invalid_signature"}
+
+
+
+=== TEST 28: the right digest in mixed case is accepted (either case, as documented)
+--- more_headers eval
+"Teachfloor-Signature: " . ::mixed_case(::sig($::body))
+--- error_code: 200
+--- response_body eval
+"upstream: POST /received\nsignature: " . ::mixed_case(::sig($::body)) . "\n" . $::body

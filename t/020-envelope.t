@@ -6,6 +6,7 @@ use FindBin;
 use lib "$FindBin::Bin/inc";
 use Test::Nginx::Socket 'no_plan';
 use TeachfloorTest;
+use POSIX qw(strftime);
 
 $ENV{TEST_NGINX_HTML_DIR} ||= html_dir();
 
@@ -31,6 +32,19 @@ _EOC_
 });
 
 sub forwarded { "upstream: POST /received\nsignature: " . sig($_[0]) . "\n" . $_[0] }
+
+# an envelope with this event name, as written in JSON (escapes and all)
+sub ev {
+    my ($name) = @_;
+    return qq{{"event":"$name","timestamp":"2025-10-07T15:30:00Z","data":{}}};
+}
+
+# the second shape, created $delta seconds from now
+sub typed_at {
+    my ($delta) = @_;
+    my $t = strftime('%Y-%m-%dT%H:%M:%S.000000Z', gmtime(time + $delta));
+    return qq{{"id":"evt_1","type":"course.join","created_at":"$t","data":{}}};
+}
 
 no_long_string();
 run_tests();
@@ -141,21 +155,26 @@ teachfloor webhook invalid_envelope
 
 
 
-=== TEST 12: an event name of one segment: invalid_envelope
+=== TEST 12: an event name of one segment is forwarded, noted at info
 --- request eval
-"POST /wh\n" . '{"event":"member","timestamp":"2025-10-07T15:30:00Z","data":{}}'
---- error_code: 422
---- response_body
-{"result":"invalid_envelope"}
+"POST /wh\n" . ::ev('lead-scored')
+--- error_code: 200
+--- response_body eval
+::forwarded(::ev('lead-scored'))
+--- error_log
+[info]
+teachfloor webhook event name outside the resource.action convention, event "lead-scored"
 
 
 
-=== TEST 13: an event name with upper case: invalid_envelope
+=== TEST 13: an event name with upper case is forwarded, noted at info
 --- request eval
-"POST /wh\n" . '{"event":"Member.Joined","timestamp":"2025-10-07T15:30:00Z","data":{}}'
---- error_code: 422
---- response_body
-{"result":"invalid_envelope"}
+"POST /wh\n" . ::ev('orgX.custom.v2')
+--- error_code: 200
+--- response_body eval
+::forwarded(::ev('orgX.custom.v2'))
+--- error_log
+teachfloor webhook event name outside the resource.action convention, event "orgX.custom.v2"
 
 
 
@@ -251,3 +270,192 @@ POST /wh
 --- error_code: 401
 --- response_body
 {"result":"invalid_signature"}
+
+
+
+=== TEST 24: a custom event name with spaces and a colon is forwarded byte for byte, noted at info
+--- request eval
+"POST /wh\n" . ::ev('Custom Event: Lead Scored')
+--- error_code: 200
+--- response_body eval
+::forwarded(::ev('Custom Event: Lead Scored'))
+--- error_log
+teachfloor webhook event name outside the resource.action convention, event "Custom Event: Lead Scored"
+
+
+
+=== TEST 25: a name of the convention is not noted
+--- request eval
+"POST /wh\n" . ::ev('member.joined')
+--- error_code: 200
+--- response_body eval
+::forwarded(::ev('member.joined'))
+--- no_error_log
+outside the resource.action convention
+
+
+
+=== TEST 26: names with empty segments are forwarded
+--- request eval
+["POST /wh\n" . ::ev('member.'), "POST /wh\n" . ::ev('.joined'), "POST /wh\n" . ::ev('a..b')]
+--- more_headers eval
+[::signed(::ev('member.')), ::signed(::ev('.joined')), ::signed(::ev('a..b'))]
+--- error_code eval
+[200, 200, 200]
+--- response_body eval
+[::forwarded(::ev('member.')), ::forwarded(::ev('.joined')), ::forwarded(::ev('a..b'))]
+
+
+
+=== TEST 27: a name of 256 bytes is forwarded
+--- request eval
+"POST /wh\n" . ::ev('a.' . ('b' x 254))
+--- error_code: 200
+--- response_body eval
+::forwarded(::ev('a.' . ('b' x 254)))
+
+
+
+=== TEST 28: a name of 257 bytes, even of the convention, is invalid_envelope and not forwarded
+--- request eval
+"POST /wh\n" . ::ev('a.' . ('b' x 255))
+--- error_code: 422
+--- response_body
+{"result":"invalid_envelope"}
+--- error_log
+teachfloor webhook invalid_envelope
+--- no_error_log
+event "a.b
+
+
+
+=== TEST 29: a name with an escaped control character is invalid_envelope
+--- request eval
+"POST /wh\n" . ::ev('member.joined\u0001')
+--- error_code: 422
+--- response_body
+{"result":"invalid_envelope"}
+
+
+
+=== TEST 30: a name with a raw control character (a tab) is invalid_envelope
+--- request eval
+"POST /wh\n" . ::ev("member\tjoined")
+--- error_code: 422
+--- response_body
+{"result":"invalid_envelope"}
+
+
+
+=== TEST 31: quotes, backslashes and UTF-8 in a name are escaped in the info line
+--- request eval
+"POST /wh\n" . ::ev('we\"ird\\\\back \u00e9')
+--- error_code: 200
+--- response_body eval
+::forwarded(::ev('we\"ird\\\\back \u00e9'))
+--- error_log eval
+qr/event name outside the resource\.action convention, event "we\\"ird\\\\back \\xc3\\xa9"(?:,|$)/
+
+
+
+=== TEST 31b: quotes, backslashes and UTF-8 in a name are escaped in the rejection line
+--- request eval
+"POST /wh\n" . '{"event":"we\"ird\\\\back \u00e9","data":{}}'
+--- error_code: 422
+--- response_body
+{"result":"invalid_envelope"}
+--- error_log eval
+qr/teachfloor webhook invalid_envelope, event "we\\"ird\\\\back \\xc3\\xa9"(?:,|$)/
+
+
+
+=== TEST 32: the log line shows at most 128 bytes of a name, each escaped
+--- request eval
+"POST /wh\n" . ::ev('\"' x 200)
+--- error_code: 200
+--- response_body eval
+::forwarded(::ev('\"' x 200))
+--- error_log eval
+qr/convention, event "(\\"){128}"(?:,|$)/
+
+
+
+=== TEST 33: odd names in metrics labels: escaped, one series each
+--- config
+    location = /metrics {
+        teachfloor_metrics;
+    }
+    location = /wh {
+        teachfloor_webhook on;
+        teachfloor_secret  whsec_test;
+        proxy_pass         http://app/received;
+    }
+--- request eval
+["POST /wh\n" . ::ev('we\"ird\\\\back \u00e9'), "POST /wh\n" . ::ev('Lead Scored'), "GET /metrics"]
+--- more_headers eval
+[::signed(::ev('we\"ird\\\\back \u00e9')), ::signed(::ev('Lead Scored')), 'X-Nothing: 1']
+--- error_code eval
+[200, 200, 200]
+--- response_body_like eval
+[qr/^upstream/, qr/^upstream/,
+ qr/\nteachfloor_events_total\{event="we\\"ird\\\\back \xc3\xa9",result="accepted"\} 1\nteachfloor_events_total\{event="Lead Scored",result="accepted"\} 1\n/]
+
+
+
+=== TEST 34: an escaped NUL in the event name is invalid_envelope, not the name cut short
+--- request eval
+"POST /wh\n" . ::ev('member.joined\u0000x')
+--- error_code: 422
+--- response_body
+{"result":"invalid_envelope"}
+--- no_error_log
+event "member.joined
+
+
+
+=== TEST 35: tolerance, second shape: a created_at 10 min old is stale_timestamp and not forwarded
+--- config
+    location = /wh {
+        teachfloor_webhook             on;
+        teachfloor_secret              whsec_test;
+        teachfloor_timestamp_tolerance 5m;
+        proxy_pass                     http://app/received;
+    }
+--- request eval
+"POST /wh\n" . ::typed_at(-600)
+--- error_code: 401
+--- response_body
+{"result":"stale_timestamp"}
+--- error_log
+teachfloor webhook stale_timestamp, event "course.join"
+
+
+
+=== TEST 36: tolerance, second shape: a created_at 10 min ahead is stale_timestamp too
+--- config
+    location = /wh {
+        teachfloor_webhook             on;
+        teachfloor_secret              whsec_test;
+        teachfloor_timestamp_tolerance 5m;
+        proxy_pass                     http://app/received;
+    }
+--- request eval
+"POST /wh\n" . ::typed_at(600)
+--- error_code: 401
+--- response_body
+{"result":"stale_timestamp"}
+
+
+
+=== TEST 37: tolerance, second shape: a created_at 30 s old is forwarded
+--- config
+    location = /wh {
+        teachfloor_webhook             on;
+        teachfloor_secret              whsec_test;
+        teachfloor_timestamp_tolerance 5m;
+        proxy_pass                     http://app/received;
+    }
+--- request eval
+"POST /wh\n" . ::typed_at(-30)
+--- error_code: 200
+--- response_body_like: ^upstream: POST /received\nsignature: [0-9a-f]{64}\n\{"id":"evt_1","type":"course\.join","created_at":"

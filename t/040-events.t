@@ -301,26 +301,26 @@ qr/value must be between 200 and 299/
     location = /wh {
         teachfloor_webhook on;
         teachfloor_secret  whsec_test;
-        teachfloor_events  member.joined Course.*;
+        teachfloor_events  member.joined course.*x;
         proxy_pass         http://app/received;
     }
 --- must_die
 --- error_log eval
-qr/invalid event pattern "Course\.\*"/
+qr/invalid event pattern "course\.\*x"/
 
 
 
-=== TEST 17: a pattern of one segment fails nginx -t
+=== TEST 17: a pattern with an empty segment fails nginx -t
 --- config
     location = /wh {
         teachfloor_webhook on;
         teachfloor_secret  whsec_test;
-        teachfloor_events  member;
+        teachfloor_events  member..joined;
         proxy_pass         http://app/received;
     }
 --- must_die
 --- error_log eval
-qr/invalid event pattern "member"/
+qr/invalid event pattern "member\.\.joined"/
 
 
 
@@ -419,3 +419,103 @@ teachfloor webhook test_rejected, event "test.event"
 --- error_code: 200
 --- response_body eval
 ::fwd('{"event":"member.joined","timestamp":"2025-10-07T15:30:00Z","test":false,"data":{}}')
+
+
+
+=== TEST 24: patterns for custom names: one segment, upper case, spaces, byte for byte
+--- config
+    location = /wh {
+        teachfloor_webhook on;
+        teachfloor_secret  whsec_test;
+        teachfloor_events  lead-scored orgX.*.v2 "Custom Event: Lead Scored";
+        proxy_pass         http://app/received;
+    }
+--- request eval
+[map { "POST /wh\n" . ::ev($_) } 'lead-scored', 'orgX.custom.v2', 'Custom Event: Lead Scored', 'Lead-scored', 'orgx.custom.v2', 'custom event: lead scored', 'lead-scored.x']
+--- more_headers eval
+[map { ::signed(::ev($_)) } 'lead-scored', 'orgX.custom.v2', 'Custom Event: Lead Scored', 'Lead-scored', 'orgx.custom.v2', 'custom event: lead scored', 'lead-scored.x']
+--- error_code eval
+[(200) x 7]
+--- response_body eval
+[(map { ::fwd(::ev($_)) } 'lead-scored', 'orgX.custom.v2', 'Custom Event: Lead Scored'),
+ (qq{{"result":"filtered"}\n}) x 4]
+
+
+
+=== TEST 25: patterns of the convention take no odd name
+--- config
+    location = /wh {
+        teachfloor_webhook on;
+        teachfloor_secret  whsec_test;
+        teachfloor_events  member.* *.completed;
+        proxy_pass         http://app/received;
+    }
+--- request eval
+[map { "POST /wh\n" . ::ev($_) } 'Member.joined', 'member', 'member.joined.x', 'Element.Completed', ' member.joined']
+--- more_headers eval
+[map { ::signed(::ev($_)) } 'Member.joined', 'member', 'member.joined.x', 'Element.Completed', ' member.joined']
+--- error_code eval
+[(200) x 5]
+--- response_body eval
+[(qq{{"result":"filtered"}\n}) x 5]
+
+
+
+=== TEST 26: "*" takes any one segment, an empty one included
+--- config
+    location = /wh {
+        teachfloor_webhook on;
+        teachfloor_secret  whsec_test;
+        teachfloor_events  member.* *.joined a.*.b;
+        proxy_pass         http://app/received;
+    }
+--- request eval
+[map { "POST /wh\n" . ::ev($_) } 'member.', '.joined', 'a..b', 'member..', '..joined', '.']
+--- more_headers eval
+[map { ::signed(::ev($_)) } 'member.', '.joined', 'a..b', 'member..', '..joined', '.']
+--- error_code eval
+[(200) x 6]
+--- response_body eval
+[(map { ::fwd(::ev($_)) } 'member.', '.joined', 'a..b'),
+ (qq{{"result":"filtered"}\n}) x 3]
+
+
+
+=== TEST 27: an exclusion of the convention lets odd names through, and still excludes an empty last segment
+--- config
+    location = /wh {
+        teachfloor_webhook on;
+        teachfloor_secret  whsec_test;
+        teachfloor_events  !course.*;
+        proxy_pass         http://app/received;
+    }
+--- request eval
+[map { "POST /wh\n" . ::ev($_) } 'Course.updated', 'course', 'course \u00e9', 'course.', 'course.\u00e9']
+--- more_headers eval
+[map { ::signed(::ev($_)) } 'Course.updated', 'course', 'course \u00e9', 'course.', 'course.\u00e9']
+--- error_code eval
+[(200) x 5]
+--- response_body eval
+[(map { ::fwd(::ev($_)) } 'Course.updated', 'course', 'course \u00e9'),
+ (qq{{"result":"filtered"}\n}) x 2]
+
+
+
+=== TEST 28: a UTF-8 pattern matches the same bytes, however the sender escaped them
+--- config eval
+qq{
+    location = /wh {
+        teachfloor_webhook on;
+        teachfloor_secret  whsec_test;
+        teachfloor_events  "cours\xc3\xa9.*";
+        proxy_pass         http://app/received;
+    }
+}
+--- request eval
+[map { "POST /wh\n" . ::ev($_) } 'cours\u00e9.x', "cours\xc3\xa9.y", 'course.x']
+--- more_headers eval
+[map { ::signed(::ev($_)) } 'cours\u00e9.x', "cours\xc3\xa9.y", 'course.x']
+--- error_code eval
+[(200) x 3]
+--- response_body eval
+[(map { ::fwd(::ev($_)) } 'cours\u00e9.x', "cours\xc3\xa9.y"), qq{{"result":"filtered"}\n}]

@@ -8,13 +8,16 @@
  * the result checked: on OK a valid event name, a time that parses to the
  * epoch, every string non-NULL and inside the arena.  The body is parsed
  * again with the allocator failing part-way: the result must be the same,
- * or MALFORMED_JSON, or OK with the organization id lost.
+ * or MALFORMED_JSON, or OK with the organization id lost.  And once more
+ * under cJSON's own hooks, as if another library had replaced ours: the
+ * same result, the strings in the arena, the tree freed.
  */
 
 
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
+#include <cjson/cJSON.h>
 
 #include "tf_arena.h"
 #include "tf_envelope.h"
@@ -52,6 +55,8 @@ check(const tf_arena_t *a, const tf_envelope_t *env, tf_envelope_rc_e rc)
     case TF_ENVELOPE_OK:
         if (env->event.data == NULL || env->time.data == NULL
             || !tf_event_name_valid(env->event.data, env->event.len)
+            || env->conventional
+               != tf_event_name_conventional(env->event.data, env->event.len)
             || tf_time_parse(env->time.data, env->time.len, &epoch) != 0
             || epoch != env->epoch
             || (env->id.len && env->id.data == NULL)
@@ -145,6 +150,26 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         tf_arena_free(&b);
     }
 
+    /* under someone else's hooks */
+
+    memset(&b, 0, sizeof(b));
+    alloc.ctx = &b;
+
+    cJSON_InitHooks(NULL);
+    rc2 = tf_envelope_parse(data, size, &alloc, &env2);
+    tf_envelope_init();
+
+    check(&b, &env2, rc2);
+
+    if (rc2 != rc || !str_eq(&env.event, &env2.event)
+        || !str_eq(&env.id, &env2.id) || !str_eq(&env.time, &env2.time)
+        || !str_eq(&env.organization_id, &env2.organization_id)
+        || env.epoch != env2.epoch || env.test != env2.test)
+    {
+        abort();
+    }
+
+    tf_arena_free(&b);
     tf_arena_free(&a);
 
     return 0;

@@ -17,10 +17,12 @@
 #include "tf_envelope.h"
 
 
+/* in a literal segment: anything but a dot, a "*" or a control character */
+
 static int
 name_char(u_char c)
 {
-    return (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '_';
+    return c >= 0x20 && c != 0x7f && c != '.' && c != '*';
 }
 
 
@@ -79,7 +81,7 @@ ref_valid(const u_char *p, size_t len)
         p = e + 1;
     }
 
-    return nseg >= 2 && nseg <= TF_PATTERN_MAX_SEGMENTS;
+    return nseg <= TF_PATTERN_MAX_SEGMENTS;
 }
 
 

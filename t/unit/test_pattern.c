@@ -176,13 +176,12 @@ test_malformed(void)
     char          buf[80];
     tf_pattern_t  pat;
 
+    /* empty segments, "*" in part of one, control characters */
     static const char  *bad[] = {
-        "", "!", "!!", "!!a.b", "member", "!member", "*x", "course.",
-        ".x", ".", "..", "a..b", "a.b.", ".a.b", "co*rse.x", "course*.x",
-        "*course.x", "course.**", "**", "**.x", "*.", ".*", "!*.", "*!",
-        "a.!b", "Course.x", "course.X", "COURSE.UPDATED", "a.b c", " a.b",
-        "a.b ", "a.b\n", "a-b.c", "a/b.c", "a.b,c.d", "a.b|c", "\xc3\xa9.x",
-        "!.x", "! a.b", "!*.*.", "?.x", "a.?",
+        "", "!", "*x", "course.", ".x", ".", "..", "a..b", "a.b.", ".a.b",
+        "co*rse.x", "course*.x", "*course.x", "course.**", "**", "**.x",
+        "*.", ".*", "!*.", "*!", "a.*!", "!.x", "!*.*.", "a.b\n", "a\tb",
+        "\x1f.x", "a.\x7f", "!\x01",
     };
 
     for (i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
@@ -223,6 +222,99 @@ test_malformed(void)
     CHECK(!tf_pattern_match(&pat, (const u_char *) buf, strlen(buf)));
     CHECK(tf_pattern_match(&pat, (const u_char *) buf + 2,
                            strlen(buf) - 2));
+}
+
+
+/*
+ * Names outside the resource.action convention and patterns for them:
+ * literal segments match byte for byte, "*" any one segment, empty too.
+ */
+
+static void
+test_odd_names(void)
+{
+    size_t        n;
+    tf_pattern_t  pat, pats[4];
+
+    static const char  *good[] = {
+        "member", "!member", "Course.x", "course.X", "COURSE.UPDATED",
+        "a.b c", " a.b", "a.b ", "a-b.c", "a/b.c", "a.b,c.d", "a.b|c",
+        "\xc3\xa9.x", "! a.b", "?.x", "a.?", "!!", "!!a.b", "a.!b",
+        "Custom Event: Lead Scored", "lead-scored", "orgX.*.v2",
+    };
+    static const char  *course[] = { "course.*", "!course.deleted", NULL };
+    static const char  *not_course[] = { "!course.*", NULL };
+    static const char  *custom[] = { "lead-scored", "orgX.*.v2",
+                                     "Custom Event: Lead Scored", NULL };
+
+    for (n = 0; n < sizeof(good) / sizeof(good[0]); n++) {
+        CHECK_MSG(compile(&pat, good[n]) == 0, "\"%s\" refused", good[n]);
+    }
+
+    /* one segment */
+    MATCH("member", "member");
+    MATCH("lead-scored", "lead-scored");
+    NO_MATCH("member", "member.joined");
+    NO_MATCH("member", "member.");
+    NO_MATCH("member", ".member");
+    NO_MATCH("member", "Member");
+    NO_MATCH("member", "");
+    MATCH("Custom Event: Lead Scored", "Custom Event: Lead Scored");
+    NO_MATCH("Custom Event: Lead Scored", "custom event: lead scored");
+    NO_MATCH("Custom Event: Lead Scored", "Custom Event: Lead Scored ");
+
+    /* case, spaces and UTF-8 byte for byte */
+    MATCH("Course.X", "Course.X");
+    NO_MATCH("Course.X", "course.x");
+    NO_MATCH("course.x", "Course.x");
+    MATCH("*.X", "course.X");
+    NO_MATCH("*.X", "course.x");
+    MATCH("a.b c", "a.b c");
+    NO_MATCH("a.b c", "a.bc");
+    NO_MATCH("a.b", " a.b");
+    MATCH("*.b", " .b");
+    MATCH("\xc3\xa9.x", "\xc3\xa9.x");
+    NO_MATCH("\xc3\xa9.x", "e.x");
+    NO_MATCH("\xc3\xa9.x", "\xc3.x");
+    MATCH("orgX.*.v2", "orgX.custom.v2");
+    NO_MATCH("orgX.*.v2", "orgx.custom.v2");
+    MATCH("a.!b", "a.!b");
+
+    /* empty segments: only "*" takes one */
+    MATCH("member.*", "member.");
+    MATCH("*.joined", ".joined");
+    MATCH("a.*.b", "a..b");
+    MATCH("*.*", ".");
+    MATCH("*.*.*", "..");
+    NO_MATCH("*.*", "..");
+    MATCH("*", ".");
+    MATCH("*", "..");
+    NO_MATCH("member.joined", "member.joined.");
+    NO_MATCH("member.joined", ".member.joined");
+    NO_MATCH("member.joined", "member..joined");
+    NO_MATCH("member.*", "member..");
+    NO_MATCH("*.*", "");
+
+    /* sets: an inclusion of the convention takes none of these */
+    n = compile_set(pats, course, __LINE__);
+    REFUSES(pats, n, "Course.updated");
+    REFUSES(pats, n, "course");
+    REFUSES(pats, n, "lead-scored");
+    ALLOWS(pats, n, "course.");
+    ALLOWS(pats, n, "course.Deleted");
+
+    n = compile_set(pats, not_course, __LINE__);
+    ALLOWS(pats, n, "Custom Event: Lead Scored");
+    ALLOWS(pats, n, "course");
+    REFUSES(pats, n, "course.");
+    REFUSES(pats, n, "course.\xc3\xa9");
+
+    n = compile_set(pats, custom, __LINE__);
+    ALLOWS(pats, n, "lead-scored");
+    ALLOWS(pats, n, "orgX.custom.v2");
+    ALLOWS(pats, n, "Custom Event: Lead Scored");
+    REFUSES(pats, n, "member.joined");
+    REFUSES(pats, n, "lead-scored.x");
 }
 
 
@@ -425,6 +517,7 @@ test_pattern(void)
 {
     test_forms();
     test_malformed();
+    test_odd_names();
     test_sets();
     test_exhaustive();
 }
