@@ -415,7 +415,7 @@ $::UpstreamConfig . q{
 --- error_code eval
 [200, 429]
 --- response_body eval
-[::fwd(::ev('o' x 3000, 'member.' . ('a' x 2100))), $::limited]
+[::fwd(::ev('o' x 3000, 'member.' . ('a' x 249))), $::limited]
 --- no_error_log
 [alert]
 exited on signal
@@ -494,7 +494,7 @@ $::UpstreamConfig . q{
 --- config eval
 # no upstream: each pair is answered within one pass of the event loop, so no
 # time passes between its two events (59r/m leaves 17 ms)
-join '', map { qq{
+CORE::join '', map { qq{
     location = /$_ {
         teachfloor_webhook on;
         teachfloor_secret  whsec_test;
