@@ -358,7 +358,7 @@ ngx_http_teachfloor_merge_loc_conf(ngx_conf_t *cf, void *parent, void *child)
 
     conf->header_hash = ngx_hash_key(conf->header_lc.data,
                                      conf->header_lc.len);
-    ngx_conf_merge_uint_value(conf->log_level, prev->log_level, NGX_LOG_WARN);
+    ngx_conf_merge_uint_value(conf->log_level, prev->log_level, NGX_LOG_ERR);
     ngx_conf_merge_ptr_value(conf->events, prev->events, NULL);
     ngx_conf_merge_uint_value(conf->filtered_status, prev->filtered_status,
                               NGX_HTTP_OK);

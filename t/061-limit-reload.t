@@ -274,7 +274,7 @@ $::Dry
 --- error_code: 200
 --- response_body_like: ^upstream: POST
 --- error_log eval
-qr/\[warn\] .*teachfloor webhook rate_limited \(dry run, forwarded\), event "member\.joined", zone "orgs", key "org_dry"/
+qr/\[error\] .*teachfloor webhook rate_limited \(dry run, forwarded\), event "member\.joined", zone "orgs", key "org_dry"/
 --- no_error_log
 delayed by
 
