@@ -117,6 +117,8 @@ static ngx_int_t ngx_http_teachfloor_answer(ngx_http_request_t *r,
     ngx_http_teachfloor_loc_conf_t *tlcf, ngx_http_teachfloor_ctx_t *ctx);
 static void ngx_http_teachfloor_log(ngx_http_request_t *r, ngx_uint_t level,
     ngx_http_teachfloor_ctx_t *ctx, const char *what);
+static void ngx_cdecl ngx_http_teachfloor_why(ngx_http_teachfloor_ctx_t *ctx,
+    const char *fmt, ...);
 
 
 #define ngx_http_tf_answer(result, status)                                    \
@@ -218,6 +220,7 @@ ngx_http_teachfloor_handler(ngx_http_request_t *r)
 
     if (r->method != NGX_HTTP_POST) {
         ctx->result = NGX_HTTP_TF_METHOD_NOT_ALLOWED;
+        ngx_http_teachfloor_why(ctx, "method %V", &r->method_name);
 
     } else {
         ctx->result = ngx_http_teachfloor_check_header(r, tlcf, ctx);
@@ -288,6 +291,7 @@ ngx_http_teachfloor_create_ctx(ngx_http_request_t *r)
     }
 
     ngx_memzero(ctx, offsetof(ngx_http_teachfloor_ctx_t, strings));
+    ctx->why_len = 0;
 
     /*
      * The cleanup also keeps the context reachable after an internal
@@ -450,15 +454,35 @@ ngx_http_teachfloor_check_header(ngx_http_request_t *r,
     }
 
     if (n == 0) {
+        ngx_http_teachfloor_why(ctx, "no \"%V\" header", &tlcf->header);
         return NGX_HTTP_TF_MISSING_SIGNATURE;
     }
 
     /* two signatures could let a proxy and the app each check another one */
 
-    if (n > 1
-        || tf_signature_decode(sig->value.data, sig->value.len, ctx->digest)
-           != 0)
+    if (n > 1) {
+        ngx_http_teachfloor_why(ctx, "%ui \"%V\" headers", n, &tlcf->header);
+        return NGX_HTTP_TF_INVALID_SIGNATURE;
+    }
+
+    if (tf_signature_decode(sig->value.data, sig->value.len, ctx->digest)
+        != 0)
     {
+        if (sig->value.len > 7
+            && ngx_strncasecmp(sig->value.data, (u_char *) "sha256=", 7) == 0)
+        {
+            ngx_http_teachfloor_why(ctx, "the header starts with "
+                                    "\"sha256=\": Teachfloor sends bare hex");
+
+        } else if (sig->value.len != TF_SIGNATURE_LEN) {
+            ngx_http_teachfloor_why(ctx, "the header is %uz characters, not "
+                                    "64 hex digits", sig->value.len);
+
+        } else {
+            ngx_http_teachfloor_why(ctx, "the header has a character that "
+                                    "is not a hex digit");
+        }
+
         return NGX_HTTP_TF_INVALID_SIGNATURE;
     }
 
@@ -576,6 +600,16 @@ ngx_http_teachfloor_decide(ngx_http_request_t *r,
     env = &ctx->envelope;
     erc = tf_envelope_parse(json, total, &allocator, env);
 
+    if (erc != TF_ENVELOPE_OK) {
+        if (env->error_has_offset) {
+            ngx_http_teachfloor_why(ctx, "%s at byte %uz of %uz",
+                                    env->error, env->error_at, total);
+
+        } else {
+            ngx_http_teachfloor_why(ctx, "%s", env->error);
+        }
+    }
+
     if (erc == TF_ENVELOPE_MALFORMED_JSON) {
         ctx->result = NGX_HTTP_TF_MALFORMED_JSON;
         return NGX_OK;
@@ -606,6 +640,14 @@ ngx_http_teachfloor_decide(ngx_http_request_t *r,
             || env->epoch < ngx_time() - tlcf->timestamp_tolerance))
     {
         ctx->result = NGX_HTTP_TF_STALE_TIMESTAMP;
+
+        ngx_http_teachfloor_why(ctx, "event time \"%*s\" is %L s %s now, "
+                                "past the tolerance of %T s",
+                                (size_t) ngx_min(env->time.len, 40),
+                                env->time.data,
+                                (int64_t) ngx_abs(env->epoch - ngx_time()),
+                                env->epoch < ngx_time() ? "before" : "after",
+                                tlcf->timestamp_tolerance);
         return NGX_OK;
     }
 
@@ -794,6 +836,7 @@ static ngx_int_t
 ngx_http_teachfloor_verify(ngx_http_request_t *r,
     ngx_http_teachfloor_loc_conf_t *tlcf, ngx_http_teachfloor_ctx_t *ctx)
 {
+    off_t                             size;
     u_char                           *block;
     ngx_int_t                         rc;
     ngx_buf_t                        *b;
@@ -821,6 +864,7 @@ ngx_http_teachfloor_verify(ngx_http_request_t *r,
     }
 
     block = NULL;
+    size = 0;
 
     for (cl = r->request_body ? r->request_body->bufs : NULL;
          cl;
@@ -833,10 +877,13 @@ ngx_http_teachfloor_verify(ngx_http_request_t *r,
                 tf_hmac_update(&c[i].hmac, b->pos, b->last - b->pos);
             }
 
+            size += b->last - b->pos;
             continue;
         }
 
         if (b->in_file) {
+            size += b->file_last - b->file_pos;
+
             rc = ngx_http_teachfloor_hash_file(r, b, &block, c, n);
             if (rc != NGX_OK) {
                 goto done;
@@ -853,6 +900,16 @@ ngx_http_teachfloor_verify(ngx_http_request_t *r,
     }
 
     if (i == n) {
+        if (n == 0) {
+            ngx_http_teachfloor_why(ctx, "no secret to check against: "
+                                    "every secret's variables are empty");
+
+        } else {
+            ngx_http_teachfloor_why(ctx, "the body (%O bytes) matches %s",
+                                    size, n == 1 ? "no secret"
+                                                 : "none of the secrets");
+        }
+
         goto done;
     }
 
@@ -1278,5 +1335,25 @@ ngx_http_teachfloor_log(ngx_http_request_t *r, ngx_uint_t level,
         p = ngx_slprintf(p, last, "\"");
     }
 
+    if (ctx->why_len) {
+        p = ngx_slprintf(p, last, ": %*s", ctx->why_len, ctx->why);
+    }
+
     ngx_log_error(level, r->connection->log, 0, "%*s", p - buf, buf);
+}
+
+
+/* never the body's bytes nor a secret: only shapes, sizes and positions */
+
+static void ngx_cdecl
+ngx_http_teachfloor_why(ngx_http_teachfloor_ctx_t *ctx, const char *fmt, ...)
+{
+    u_char   *p;
+    va_list   args;
+
+    va_start(args, fmt);
+    p = ngx_vslprintf(ctx->why, ctx->why + NGX_HTTP_TF_WHY_LEN, fmt, args);
+    va_end(args);
+
+    ctx->why_len = p - ctx->why;
 }

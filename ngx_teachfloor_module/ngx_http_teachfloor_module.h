@@ -122,6 +122,9 @@ typedef struct {
 /* the envelope's strings usually fit in the context itself */
 #define NGX_HTTP_TF_CTX_STRINGS  128
 
+/* the longest reason a rejection's log line gives */
+#define NGX_HTTP_TF_WHY_LEN  160
+
 
 typedef struct ngx_http_teachfloor_ctx_s  ngx_http_teachfloor_ctx_t;
 
@@ -153,6 +156,10 @@ struct ngx_http_teachfloor_ctx_s {
     unsigned                    settled:1;  /* its outcome counted */
 
     u_char                      strings[NGX_HTTP_TF_CTX_STRINGS];
+
+    /* why the gate refused, for its log line (not zeroed: why_len says) */
+    size_t                      why_len;
+    u_char                      why[NGX_HTTP_TF_WHY_LEN];
 };
 
 

@@ -27,6 +27,9 @@ static inline void *tf_envelope_alloc(tf_allocator_t *a, size_t size);
 static int tf_envelope_id(const cJSON *item, tf_allocator_t *allocator,
     tf_str_t *s);
 static int tf_str_copy(tf_allocator_t *allocator, tf_str_t *s);
+static tf_envelope_rc_e tf_envelope_error(tf_envelope_t *env,
+    tf_envelope_rc_e rc, const char *error, const u_char *body,
+    const u_char *at);
 
 
 #if (defined __STDC_VERSION__ && __STDC_VERSION__ >= 201112L)
@@ -134,12 +137,14 @@ tf_envelope_parse(const u_char *body, size_t len,
 {
     cJSON             *root;
     const char        *end;
+    const u_char      *nul;
     tf_envelope_rc_e   rc;
 
     memset(env, 0, sizeof(tf_envelope_t));
 
     if (len == 0) {
-        return TF_ENVELOPE_MALFORMED_JSON;
+        return tf_envelope_error(env, TF_ENVELOPE_MALFORMED_JSON,
+                                 "the body is empty", NULL, NULL);
     }
 
     /*
@@ -147,8 +152,11 @@ tf_envelope_parse(const u_char *body, size_t len,
      * string functions would then cut short.
      */
 
-    if (memchr(body, '\0', len) != NULL) {
-        return TF_ENVELOPE_MALFORMED_JSON;
+    nul = memchr(body, '\0', len);
+
+    if (nul != NULL) {
+        return tf_envelope_error(env, TF_ENVELOPE_MALFORMED_JSON,
+                                 "a raw NUL byte", body, nul);
     }
 
     /* without a block, the bump in tf_json_malloc() must find no room */
@@ -166,7 +174,10 @@ tf_envelope_parse(const u_char *body, size_t len,
     tf_json_parse.allocator = NULL;
 
     if (root == NULL) {
-        return TF_ENVELOPE_MALFORMED_JSON;
+        /* on failure cJSON points end where it stopped */
+        return tf_envelope_error(env, TF_ENVELOPE_MALFORMED_JSON,
+                                 "not JSON, parsing stopped", body,
+                                 (const u_char *) end);
     }
 
     rc = tf_envelope_read(root, body, len, end, allocator, env);
@@ -185,7 +196,8 @@ tf_envelope_parse(const u_char *body, size_t len,
         && tf_envelope_copy(allocator, env) != 0)
     {
         memset(env, 0, sizeof(tf_envelope_t));
-        rc = TF_ENVELOPE_MALFORMED_JSON;
+        rc = tf_envelope_error(env, TF_ENVELOPE_MALFORMED_JSON,
+                               "out of memory for the envelope", NULL, NULL);
     }
 
     cJSON_Delete(root);
@@ -204,21 +216,26 @@ tf_envelope_read(cJSON *root, const u_char *body, size_t len,
     const char    *key;
     const u_char  *p;
 
-    if (!cJSON_IsObject(root) || end == NULL) {
-        return TF_ENVELOPE_MALFORMED_JSON;
+    if (!cJSON_IsObject(root)) {
+        return tf_envelope_error(env, TF_ENVELOPE_MALFORMED_JSON,
+                                 "the JSON value is not an object", NULL,
+                                 NULL);
     }
 
     /* cJSON stops after the first value: anything but white space after it */
 
     p = (const u_char *) end;
 
-    if (p < body || p > body + len) {
-        return TF_ENVELOPE_MALFORMED_JSON;
+    if (p == NULL || p < body || p > body + len) {
+        return tf_envelope_error(env, TF_ENVELOPE_MALFORMED_JSON,
+                                 "cJSON did not say where the object ends",
+                                 NULL, NULL);
     }
 
     for (rest = body + len - p; rest; rest--, p++) {
         if (*p != ' ' && *p != '\t' && *p != '\r' && *p != '\n') {
-            return TF_ENVELOPE_MALFORMED_JSON;
+            return tf_envelope_error(env, TF_ENVELOPE_MALFORMED_JSON,
+                                     "text after the JSON object", body, p);
         }
     }
 
@@ -228,7 +245,9 @@ tf_envelope_read(cJSON *root, const u_char *body, size_t len,
      */
 
     if (tf_envelope_has_nul(body, len)) {
-        return TF_ENVELOPE_INVALID;
+        return tf_envelope_error(env, TF_ENVELOPE_INVALID,
+                                 "a string has an escaped NUL (\\u0000)",
+                                 NULL, NULL);
     }
 
     /* one pass over the members; as with cJSON's lookups, the first wins */
@@ -284,35 +303,70 @@ tf_envelope_read(cJSON *root, const u_char *body, size_t len,
         }
     }
 
-    if (tf_envelope_string(event ? event : type, &env->event) != 0
-        || !tf_event_name_valid(env->event.data, env->event.len))
-    {
+    if (tf_envelope_string(event ? event : type, &env->event) != 0) {
         env->event.data = NULL;
         env->event.len = 0;
-        return TF_ENVELOPE_INVALID;
+        return tf_envelope_error(env, TF_ENVELOPE_INVALID,
+                                 (event || type)
+                                 ? "the event name (\"event\", else \"type\") "
+                                   "is not a non-empty string"
+                                 : "no \"event\" or \"type\" member",
+                                 NULL, NULL);
+    }
+
+    if (!tf_event_name_valid(env->event.data, env->event.len)) {
+        rest = env->event.len;
+        env->event.data = NULL;
+        env->event.len = 0;
+        return tf_envelope_error(env, TF_ENVELOPE_INVALID,
+                                 (rest > TF_EVENT_NAME_MAX)
+                                 ? "the event name is longer than 256 bytes"
+                                 : "the event name has a control character "
+                                   "or is not UTF-8",
+                                 NULL, NULL);
     }
 
     env->conventional = tf_event_name_conventional(env->event.data,
                                                    env->event.len);
 
     if (tf_envelope_string(timestamp ? timestamp : created_at, &env->time)
-        != 0
-        || tf_time_parse(env->time.data, env->time.len, &env->epoch) != 0)
+        != 0)
     {
-        return TF_ENVELOPE_INVALID;
+        return tf_envelope_error(env, TF_ENVELOPE_INVALID,
+                                 timestamp
+                                 ? "\"timestamp\" is not a non-empty string"
+                                 : created_at
+                                   ? "\"created_at\" is not a non-empty string"
+                                   : "no \"timestamp\" or \"created_at\" member",
+                                 NULL, NULL);
+    }
+
+    if (tf_time_parse(env->time.data, env->time.len, &env->epoch) != 0) {
+        return tf_envelope_error(env, TF_ENVELOPE_INVALID,
+                                 timestamp
+                                 ? "\"timestamp\" is not an RFC 3339 date-time"
+                                 : "\"created_at\" is not an RFC 3339 "
+                                   "date-time",
+                                 NULL, NULL);
     }
 
     if (!cJSON_IsObject(data)) {
-        return TF_ENVELOPE_INVALID;
+        return tf_envelope_error(env, TF_ENVELOPE_INVALID,
+                                 data ? "\"data\" is not an object"
+                                      : "no \"data\" member",
+                                 NULL, NULL);
     }
 
     if (id && tf_envelope_string(id, &env->id) != 0) {
-        return TF_ENVELOPE_INVALID;
+        return tf_envelope_error(env, TF_ENVELOPE_INVALID,
+                                 "\"id\" is not a non-empty string",
+                                 NULL, NULL);
     }
 
     if (test) {
         if (!cJSON_IsBool(test)) {
-            return TF_ENVELOPE_INVALID;
+            return tf_envelope_error(env, TF_ENVELOPE_INVALID,
+                                     "\"test\" is not a boolean", NULL, NULL);
         }
 
         env->test = cJSON_IsTrue(test) ? 1 : 0;
@@ -329,6 +383,23 @@ tf_envelope_read(cJSON *root, const u_char *body, size_t len,
     }
 
     return TF_ENVELOPE_OK;
+}
+
+
+/* what went wrong, for the log line; a byte offset when at is known */
+
+static tf_envelope_rc_e
+tf_envelope_error(tf_envelope_t *env, tf_envelope_rc_e rc, const char *error,
+    const u_char *body, const u_char *at)
+{
+    env->error = error;
+
+    if (body && at && at >= body) {
+        env->error_at = (size_t) (at - body);
+        env->error_has_offset = 1;
+    }
+
+    return rc;
 }
 
 

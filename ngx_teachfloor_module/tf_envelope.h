@@ -54,6 +54,11 @@ typedef struct {
     int64_t         epoch;              /* time, seconds since 1970 UTC */
     unsigned        test:1;
     unsigned        conventional:1;     /* event is "resource.action" */
+
+    /* when the parse fails: what is wrong, and where when it is a byte */
+    const char     *error;
+    size_t          error_at;
+    unsigned        error_has_offset:1;
 } tf_envelope_t;
 
 

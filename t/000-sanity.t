@@ -59,8 +59,8 @@ __DATA__
 Content-Type: application/json
 --- response_body
 {"result":"invalid_signature"}
---- error_log
-teachfloor webhook invalid_signature, client: 127.0.0.1
+--- error_log eval
+qr/\[error\] .*teachfloor webhook invalid_signature: the body \(\d+ bytes\) matches no secret, client: 127\.0\.0\.1/
 --- no_error_log
 upstream: POST
 whsec_test

@@ -365,7 +365,7 @@ qr/event name outside the resource\.action convention, event "we\\"ird\\\\back \
 --- response_body
 {"result":"invalid_envelope"}
 --- error_log eval
-qr/teachfloor webhook invalid_envelope, event "we\\"ird\\\\back \\xc3\\xa9"(?:,|$)/
+qr/teachfloor webhook invalid_envelope, event "we\\"ird\\\\back \\xc3\\xa9"(?:,|: |$)/
 
 
 

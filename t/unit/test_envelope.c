@@ -110,6 +110,13 @@ parse_at(const void *json, size_t len, tf_envelope_t *env, int line)
         TF_FAIL_AT("line %d: MALFORMED_JSON with an event", line);
     }
 
+    /* every refusal says why, for the log line; a success says nothing */
+
+    if ((rc == TF_ENVELOPE_OK) != (env->error == NULL)) {
+        TF_FAIL_AT("line %d: rc %d with error \"%s\"", line, (int) rc,
+                   env->error ? env->error : "(none)");
+    }
+
     if (env->event.len
         && !tf_event_name_valid(env->event.data, env->event.len))
     {
@@ -1482,6 +1489,52 @@ test_event_names(void)
 }
 
 
+/* the reasons the log line gives, and where a JSON error is */
+
+#define WHY(json, why)                                                       \
+    do {                                                                      \
+        (void) parse_at(S(json), &env, __LINE__);                             \
+        CHECK_MSG(env.error && strcmp(env.error, why) == 0, "%s",             \
+                  env.error ? env.error : "(none)");                          \
+    } while (0)
+
+static void
+test_errors(void)
+{
+    tf_envelope_t  env;
+
+    WHY("", "the body is empty");
+    WHY("[1]", "the JSON value is not an object");
+    WHY("{" EV "," TS "," DATA "} x", "text after the JSON object");
+    CHECK(env.error_has_offset && env.error_at == 71);
+
+    WHY("{\"event\":tru}", "not JSON, parsing stopped");
+    CHECK(env.error_has_offset && env.error_at <= 10);
+
+    (void) parse_at((const u_char *) "{\"a\":\"\0\"}", 9, &env, __LINE__);
+    CHECK(env.error && strcmp(env.error, "a raw NUL byte") == 0);
+    CHECK(env.error_has_offset && env.error_at == 6);
+
+    WHY("{" TS "," DATA "}", "no \"event\" or \"type\" member");
+    WHY("{\"event\":7," TS "," DATA "}",
+        "the event name (\"event\", else \"type\") is not a non-empty string");
+    WHY("{\"event\":\"a\\u0001b\"," TS "," DATA "}",
+        "the event name has a control character or is not UTF-8");
+    WHY("{" EV "," DATA "}", "no \"timestamp\" or \"created_at\" member");
+    WHY("{" EV ",\"timestamp\":\"yesterday\"," DATA "}",
+        "\"timestamp\" is not an RFC 3339 date-time");
+    WHY("{\"type\":\"a.b\",\"created_at\":\"2025-13-01T00:00:00Z\"," DATA "}",
+        "\"created_at\" is not an RFC 3339 date-time");
+    WHY("{" EV "," TS "}", "no \"data\" member");
+    WHY("{" EV "," TS ",\"data\":[]}", "\"data\" is not an object");
+    WHY("{" EV "," TS "," DATA ",\"id\":\"\"}",
+        "\"id\" is not a non-empty string");
+    WHY("{" EV "," TS "," DATA ",\"test\":1}", "\"test\" is not a boolean");
+    WHY("{" EV "," TS ",\"data\":{\"a\":\"\\u0000\"}}",
+        "a string has an escaped NUL (\\u0000)");
+}
+
+
 void
 test_envelope(void)
 {
@@ -1489,6 +1542,7 @@ test_envelope(void)
     test_shapes();
     test_invalid();
     test_malformed();
+    test_errors();
     test_organization();
     test_nesting();
     test_out_of_memory();
