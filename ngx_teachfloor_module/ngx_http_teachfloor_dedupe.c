@@ -206,6 +206,17 @@ ngx_http_teachfloor_dedupe(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
     s.len = value[1].len - 5;
     s.data = value[1].data + 5;
 
+    if (ngx_strlchr(s.data, s.data + s.len, ':') != NULL) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "\"teachfloor_dedupe\" takes a zone's name: the "
+                           "size belongs on \"teachfloor_dedupe_zone\", as in "
+                           "\"teachfloor_dedupe_zone zone=%V;\"", &s);
+        return NGX_CONF_ERROR;
+    }
+
+    tlcf->dedupe_file = cf->conf_file->file.name;
+    tlcf->dedupe_line = cf->conf_file->line;
+
     tlcf->dedupe = ngx_shared_memory_add(cf, &s, 0,
                                          &ngx_http_teachfloor_dedupe_tag);
     if (tlcf->dedupe == NULL) {
@@ -248,8 +259,10 @@ ngx_http_teachfloor_dedupe_check_conf(ngx_conf_t *cf,
 
     if (zone == NULL) {
         ngx_log_error(NGX_LOG_EMERG, cf->log, 0,
-                      "\"teachfloor_dedupe\" uses zone \"%V\" that has no "
-                      "\"teachfloor_dedupe_zone\"", &conf->dedupe->shm.name);
+                      "\"teachfloor_dedupe\" in %V:%ui uses zone \"%V\" "
+                      "that has no \"teachfloor_dedupe_zone\"",
+                      &conf->dedupe_file, conf->dedupe_line,
+                      &conf->dedupe->shm.name);
         return NGX_CONF_ERROR;
     }
 

@@ -58,6 +58,8 @@ struct ngx_http_teachfloor_limit_s {
     /* thousandths of a request */
     ngx_uint_t                      burst;
     ngx_uint_t                      delay;
+    ngx_str_t                       file;       /* where it is set */
+    ngx_uint_t                      line;
     unsigned                        checked:1;
 };
 
@@ -225,6 +227,15 @@ ngx_http_teachfloor_limit(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
             s.len = value[i].len - 5;
             s.data = value[i].data + 5;
 
+            if (ngx_strlchr(s.data, s.data + s.len, ':') != NULL) {
+                ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                                   "\"%V\" takes a zone's name: a size "
+                                   "belongs on \"teachfloor_limit_zone\", as "
+                                   "in \"teachfloor_limit_zone $key "
+                                   "zone=%V rate=...\"", &cmd->name, &s);
+                return NGX_CONF_ERROR;
+            }
+
             shm_zone = ngx_shared_memory_add(cf, &s, 0,
                                              &ngx_http_teachfloor_limit_tag);
             if (shm_zone == NULL) {
@@ -300,6 +311,8 @@ ngx_http_teachfloor_limit(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
     limit->burst = burst * 1000;
     limit->delay = delay * 1000;
     limit->checked = 0;
+    limit->file = cf->conf_file->file.name;
+    limit->line = cf->conf_file->line;
 
     return NGX_CONF_OK;
 }
@@ -336,8 +349,9 @@ ngx_http_teachfloor_limit_check_conf(ngx_conf_t *cf, ngx_array_t *limits)
 
         if (zone == NULL) {
             ngx_log_error(NGX_LOG_EMERG, cf->log, 0,
-                          "\"teachfloor_limit\" uses zone \"%V\" that has no "
-                          "\"teachfloor_limit_zone\"",
+                          "\"teachfloor_limit\" in %V:%ui uses zone \"%V\" "
+                          "that has no \"teachfloor_limit_zone\"",
+                          &limit[i].file, limit[i].line,
                           &limit[i].shm_zone->shm.name);
             return NGX_CONF_ERROR;
         }

@@ -38,6 +38,8 @@ static char *ngx_http_teachfloor_secret_line(ngx_conf_t *cf,
     ngx_uint_t line, ngx_str_t *file);
 static char *ngx_http_teachfloor_events(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf);
+static char *ngx_http_teachfloor_set_enum(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf);
 
 
 static ngx_conf_enum_t  ngx_http_teachfloor_log_levels[] = {
@@ -100,7 +102,7 @@ static ngx_command_t  ngx_http_teachfloor_commands[] = {
 
     { ngx_string("teachfloor_log_level"),
       NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE1,
-      ngx_conf_set_enum_slot,
+      ngx_http_teachfloor_set_enum,
       NGX_HTTP_LOC_CONF_OFFSET,
       offsetof(ngx_http_teachfloor_loc_conf_t, log_level),
       &ngx_http_teachfloor_log_levels },
@@ -121,7 +123,7 @@ static ngx_command_t  ngx_http_teachfloor_commands[] = {
 
     { ngx_string("teachfloor_test_events"),
       NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE1,
-      ngx_conf_set_enum_slot,
+      ngx_http_teachfloor_set_enum,
       NGX_HTTP_LOC_CONF_OFFSET,
       offsetof(ngx_http_teachfloor_loc_conf_t, test_events),
       &ngx_http_teachfloor_test_modes },
@@ -369,6 +371,11 @@ ngx_http_teachfloor_merge_loc_conf(ngx_conf_t *cf, void *parent, void *child)
     ngx_conf_merge_uint_value(conf->limit_status, prev->limit_status,
                               NGX_HTTP_TOO_MANY_REQUESTS);
     ngx_conf_merge_value(conf->limit_dry_run, prev->limit_dry_run, 0);
+    if (conf->dedupe == NGX_CONF_UNSET_PTR) {
+        conf->dedupe_file = prev->dedupe_file;
+        conf->dedupe_line = prev->dedupe_line;
+    }
+
     ngx_conf_merge_ptr_value(conf->dedupe, prev->dedupe, NULL);
     ngx_conf_merge_sec_value(conf->timestamp_tolerance,
                              prev->timestamp_tolerance, 0);
@@ -818,7 +825,7 @@ ngx_http_teachfloor_events(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
     ngx_http_teachfloor_loc_conf_t *tlcf = conf;
 
     ngx_str_t     *value;
-    ngx_uint_t     i;
+    ngx_uint_t     i, j;
     tf_pattern_t  *pat;
 
     if (tlcf->events == NGX_CONF_UNSET_PTR) {
@@ -840,10 +847,72 @@ ngx_http_teachfloor_events(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
 
         if (tf_pattern_compile(pat, value[i].data, value[i].len) != 0) {
             ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                               "invalid event pattern \"%V\"", &value[i]);
+                               "invalid event pattern \"%V\": %s",
+                               &value[i], pat->error);
             return NGX_CONF_ERROR;
+        }
+
+        /* names are matched as sent, and Teachfloor's own are lower case */
+
+        for (j = 0; j < value[i].len; j++) {
+            if (value[i].data[j] >= 'A' && value[i].data[j] <= 'Z') {
+                ngx_conf_log_error(NGX_LOG_WARN, cf, 0,
+                                   "event pattern \"%V\" has upper-case "
+                                   "letters: it matches only names spelled "
+                                   "so, and Teachfloor's own event names "
+                                   "are lower case", &value[i]);
+                break;
+            }
         }
     }
 
     return NGX_CONF_OK;
+}
+
+
+/* as ngx_conf_set_enum_slot(), with a refusal that lists what is allowed */
+
+static char *
+ngx_http_teachfloor_set_enum(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
+{
+    char  *p = conf;
+
+    u_char           *q, *last;
+    ngx_str_t        *value;
+    ngx_uint_t       *np, i;
+    ngx_conf_enum_t  *e;
+    u_char            list[256];
+
+    np = (ngx_uint_t *) (p + cmd->offset);
+
+    if (*np != NGX_CONF_UNSET_UINT) {
+        return "is duplicate";
+    }
+
+    value = cf->args->elts;
+    e = cmd->post;
+
+    for (i = 0; e[i].name.len; i++) {
+        if (e[i].name.len == value[1].len
+            && ngx_strcasecmp(e[i].name.data, value[1].data) == 0)
+        {
+            *np = e[i].value;
+            return NGX_CONF_OK;
+        }
+    }
+
+    q = list;
+    last = list + sizeof(list);
+
+    for (i = 0; e[i].name.len; i++) {
+        q = ngx_slprintf(q, last, "%s\"%V\"",
+                         i == 0 ? "" : e[i + 1].name.len ? ", " : " or ",
+                         &e[i].name);
+    }
+
+    ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                       "invalid value \"%V\" in \"%V\" directive, "
+                       "it must be %*s", &value[1], &cmd->name, q - list, list);
+
+    return NGX_CONF_ERROR;
 }

@@ -101,6 +101,8 @@ typedef struct {
     ngx_uint_t                  limit_status;
     ngx_flag_t                  limit_dry_run;
     ngx_shm_zone_t             *dedupe;
+    ngx_str_t                   dedupe_file;    /* where it is set */
+    ngx_uint_t                  dedupe_line;
     time_t                      timestamp_tolerance;
 
     /* where "teachfloor_webhook" stands, for errors found at merge time */

@@ -27,6 +27,7 @@ tf_pattern_compile(tf_pattern_t *pat, const u_char *text, size_t len)
     }
 
     if (len == 0) {
+        pat->error = "it is empty";
         return -1;
     }
 
@@ -42,6 +43,7 @@ tf_pattern_compile(tf_pattern_t *pat, const u_char *text, size_t len)
 
         if (i < len && text[i] != '.') {
             if (text[i] != '*' && !tf_pattern_name_char(text[i])) {
+                pat->error = "it has a control character";
                 return -1;
             }
 
@@ -50,7 +52,14 @@ tf_pattern_compile(tf_pattern_t *pat, const u_char *text, size_t len)
 
         seg = text + start;
 
-        if (i == start || n == TF_PATTERN_MAX_SEGMENTS) {
+        if (i == start) {
+            pat->error = "it has an empty segment (a dot at an end, or two "
+                         "dots in a row)";
+            return -1;
+        }
+
+        if (n == TF_PATTERN_MAX_SEGMENTS) {
+            pat->error = "it has more than 16 segments";
             return -1;
         }
 
@@ -58,6 +67,8 @@ tf_pattern_compile(tf_pattern_t *pat, const u_char *text, size_t len)
 
             /* a wildcard stands for a whole segment, not part of one */
             if (i - start != 1) {
+                pat->error = "\"*\" is not a whole segment (write "
+                             "\"course.*\", not \"course.up*\")";
                 return -1;
             }
 

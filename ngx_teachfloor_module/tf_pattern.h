@@ -34,12 +34,14 @@ typedef struct {
     unsigned        nsegments:8;
     unsigned        any:1;              /* "*" alone */
     unsigned        exclude:1;          /* "!" */
+    const char     *error;              /* why compiling failed */
 } tf_pattern_t;
 
 
 /*
  * Compiles the text; the pattern keeps pointers into it, so it must outlive
- * the pattern.  Returns 0, or -1 for a malformed pattern.
+ * the pattern.  Returns 0, or -1 for a malformed pattern, with pat->error
+ * saying why.
  */
 int tf_pattern_compile(tf_pattern_t *pat, const u_char *text, size_t len);
 

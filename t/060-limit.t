@@ -357,7 +357,7 @@ delivery timeout
     }
 --- must_die
 --- error_log eval
-qr/"teachfloor_limit" uses zone "nowhere" that has no "teachfloor_limit_zone"/
+qr/"teachfloor_limit" in .*nginx\.conf:\d+ uses zone "nowhere" that has no "teachfloor_limit_zone"/
 
 
 

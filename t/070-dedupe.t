@@ -501,7 +501,7 @@ qr/\[warn\] .*"teachfloor_dedupe" in \S+:\d+ without "proxy_ignore_client_abort 
     }
 --- must_die
 --- error_log eval
-qr/"teachfloor_dedupe" uses zone "nowhere" that has no "teachfloor_dedupe_zone"/
+qr/"teachfloor_dedupe" in .*nginx\.conf:\d+ uses zone "nowhere" that has no "teachfloor_dedupe_zone"/
 
 
 
