@@ -12,31 +12,53 @@
 #include "tf_prom.h"
 
 
-/* event names kept apart; the rest are counted as "other" */
+/* names kept apart (event names, secrets); the rest are counted "other" */
 #define NGX_HTTP_TF_METRICS_EVENTS    128
+#define NGX_HTTP_TF_METRICS_SECRETS   32
 #define NGX_HTTP_TF_METRICS_NAME_LEN  64
-#define NGX_HTTP_TF_METRICS_SECRETS   16
+
+
+/* the label of a slot: written once, before the slot is published */
+typedef struct {
+    size_t                          len;
+    u_char                          name[NGX_HTTP_TF_METRICS_NAME_LEN];
+} ngx_http_teachfloor_metrics_label_t;
 
 
 typedef struct {
+    ngx_http_teachfloor_metrics_label_t  label;     /* first */
     ngx_atomic_t                    count[NGX_HTTP_TF_NRESULTS];
-    size_t                          len;
-    u_char                          name[NGX_HTTP_TF_METRICS_NAME_LEN];
 } ngx_http_teachfloor_metrics_event_t;
 
 
 typedef struct {
+    ngx_http_teachfloor_metrics_label_t  label;     /* first */
+    ngx_atomic_t                    count;
+} ngx_http_teachfloor_metrics_secret_t;
+
+
+typedef struct {
+    /*
+     * First, where an older version of the module had a counter that
+     * stayed 0: a zone adopted on reload from another layout is not read.
+     */
+    ngx_atomic_t                    layout;
     ngx_atomic_t                    requests[NGX_HTTP_TF_NRESULTS];
-    /* the last one stands for every secret past the sixteenth */
-    ngx_atomic_t                    secrets[NGX_HTTP_TF_METRICS_SECRETS + 1];
     ngx_atomic_t                    upstream[4];
     /* what teachfloor_limit_dry_run let through: refused, delayed */
     ngx_atomic_t                    dry_run[2];
     ngx_atomic_t                    nevents;
-    /* the last one is "other" */
+    ngx_atomic_t                    nsecrets;
+    /* the last one of each is "other" */
     ngx_http_teachfloor_metrics_event_t
                                     events[NGX_HTTP_TF_METRICS_EVENTS + 1];
+    ngx_http_teachfloor_metrics_secret_t
+                                    secrets[NGX_HTTP_TF_METRICS_SECRETS + 1];
 } ngx_http_teachfloor_metrics_shctx_t;
+
+
+#define NGX_HTTP_TF_METRICS_LAYOUT                                            \
+    (0x74660000 + sizeof(ngx_http_teachfloor_metrics_shctx_t))
 
 
 typedef struct {
@@ -49,12 +71,14 @@ static ngx_int_t ngx_http_teachfloor_metrics_init_zone(
     ngx_shm_zone_t *shm_zone, void *data);
 static ngx_http_teachfloor_metrics_t *ngx_http_teachfloor_metrics_get(
     ngx_http_request_t *r);
-static ngx_http_teachfloor_metrics_event_t *
-    ngx_http_teachfloor_metrics_event(ngx_http_teachfloor_metrics_t *m,
-    tf_str_t *name);
+static ngx_http_teachfloor_metrics_label_t *
+    ngx_http_teachfloor_metrics_slot(ngx_http_teachfloor_metrics_t *m,
+    void *slots, size_t size, ngx_atomic_t *nslots, ngx_uint_t max,
+    const u_char *name, size_t len);
 static ngx_int_t ngx_http_teachfloor_metrics_handler(ngx_http_request_t *r);
 static u_char *ngx_http_teachfloor_metrics_write(u_char *p, u_char *last,
-    ngx_http_teachfloor_metrics_shctx_t *sh, ngx_uint_t nevents);
+    ngx_http_teachfloor_metrics_shctx_t *sh, ngx_uint_t nevents,
+    ngx_uint_t nsecrets);
 static u_char *ngx_http_teachfloor_metrics_counters(u_char *p, u_char *last,
     const char *name, const char *label, const char **values,
     ngx_atomic_t *counts, ngx_uint_t n);
@@ -149,14 +173,22 @@ ngx_http_teachfloor_metrics_init_zone(ngx_shm_zone_t *shm_zone, void *data)
     if (om) {
         m->sh = om->sh;
         m->shpool = om->shpool;
+
+    } else {
+        m->shpool = (ngx_slab_pool_t *) shm_zone->shm.addr;
+        m->sh = shm_zone->shm.exists ? m->shpool->data : NULL;
+    }
+
+    if (m->sh && m->sh->layout == NGX_HTTP_TF_METRICS_LAYOUT) {
         return NGX_OK;
     }
 
-    m->shpool = (ngx_slab_pool_t *) shm_zone->shm.addr;
+    if (m->sh) {
+        ngx_log_error(NGX_LOG_NOTICE, shm_zone->shm.log, 0,
+                      "teachfloor metrics start from zero: the counters of "
+                      "another version of the module are not kept");
 
-    if (shm_zone->shm.exists) {
-        m->sh = m->shpool->data;
-        return NGX_OK;
+        ngx_slab_free(m->shpool, m->sh);
     }
 
     m->sh = ngx_slab_calloc(m->shpool,
@@ -166,10 +198,15 @@ ngx_http_teachfloor_metrics_init_zone(ngx_shm_zone_t *shm_zone, void *data)
     }
 
     m->shpool->data = m->sh;
+    m->sh->layout = NGX_HTTP_TF_METRICS_LAYOUT;
 
-    m->sh->events[NGX_HTTP_TF_METRICS_EVENTS].len = other.len;
-    ngx_memcpy(m->sh->events[NGX_HTTP_TF_METRICS_EVENTS].name, other.data,
-               other.len);
+    m->sh->events[NGX_HTTP_TF_METRICS_EVENTS].label.len = other.len;
+    ngx_memcpy(m->sh->events[NGX_HTTP_TF_METRICS_EVENTS].label.name,
+               other.data, other.len);
+
+    m->sh->secrets[NGX_HTTP_TF_METRICS_SECRETS].label.len = other.len;
+    ngx_memcpy(m->sh->secrets[NGX_HTTP_TF_METRICS_SECRETS].label.name,
+               other.data, other.len);
 
     return NGX_OK;
 }
@@ -196,9 +233,12 @@ void
 ngx_http_teachfloor_metrics_verdict(ngx_http_request_t *r,
     ngx_http_teachfloor_ctx_t *ctx)
 {
-    ngx_uint_t                            i;
-    ngx_http_teachfloor_metrics_t        *m;
-    ngx_http_teachfloor_metrics_event_t  *ev;
+    u_char                                 *p;
+    size_t                                  len;
+    ngx_http_teachfloor_metrics_t          *m;
+    ngx_http_teachfloor_metrics_event_t    *ev;
+    ngx_http_teachfloor_metrics_secret_t   *sec;
+    u_char                                  index[NGX_INT_T_LEN];
 
     m = ngx_http_teachfloor_metrics_get(r);
 
@@ -209,12 +249,33 @@ ngx_http_teachfloor_metrics_verdict(ngx_http_request_t *r,
     (void) ngx_atomic_fetch_add(&m->sh->requests[ctx->result], 1);
 
     if (ctx->secret) {
-        i = ngx_min(ctx->secret, NGX_HTTP_TF_METRICS_SECRETS + 1) - 1;
-        (void) ngx_atomic_fetch_add(&m->sh->secrets[i], 1);
+
+        /* a secret is counted by its name, else by its position */
+
+        if (ctx->secret_name) {
+            p = ctx->secret_name->data;
+            len = ctx->secret_name->len;
+
+        } else {
+            p = index;
+            len = ngx_sprintf(index, "%ui", ctx->secret) - index;
+        }
+
+        sec = (ngx_http_teachfloor_metrics_secret_t *)
+                  ngx_http_teachfloor_metrics_slot(m, m->sh->secrets,
+                      sizeof(ngx_http_teachfloor_metrics_secret_t),
+                      &m->sh->nsecrets, NGX_HTTP_TF_METRICS_SECRETS, p, len);
+
+        (void) ngx_atomic_fetch_add(&sec->count, 1);
     }
 
     if (ctx->verified && ctx->envelope.event.len) {
-        ev = ngx_http_teachfloor_metrics_event(m, &ctx->envelope.event);
+        ev = (ngx_http_teachfloor_metrics_event_t *)
+                 ngx_http_teachfloor_metrics_slot(m, m->sh->events,
+                     sizeof(ngx_http_teachfloor_metrics_event_t),
+                     &m->sh->nevents, NGX_HTTP_TF_METRICS_EVENTS,
+                     ctx->envelope.event.data, ctx->envelope.event.len);
+
         (void) ngx_atomic_fetch_add(&ev->count[ctx->result], 1);
     }
 }
@@ -260,60 +321,65 @@ ngx_http_teachfloor_metrics_dry_run(ngx_http_request_t *r, ngx_uint_t delayed)
 
 
 /*
- * Finds the slot of an event name without a lock: a slot is published by
- * bumping nevents only once its name is written.  A new name takes the
- * mutex; past the last slot, names share "other".
+ * Finds the slot of a name in a table of max slots of size bytes, each
+ * starting with its label, without a lock: a slot is published by bumping
+ * *nslots only once its label is written.  A new name takes the mutex; past
+ * the last slot (the one after max), names share "other".
  */
 
-static ngx_http_teachfloor_metrics_event_t *
-ngx_http_teachfloor_metrics_event(ngx_http_teachfloor_metrics_t *m,
-    tf_str_t *name)
+static ngx_http_teachfloor_metrics_label_t *
+ngx_http_teachfloor_metrics_slot(ngx_http_teachfloor_metrics_t *m,
+    void *slots, size_t size, ngx_atomic_t *nslots, ngx_uint_t max,
+    const u_char *name, size_t len)
 {
+    u_char                               *base;
     ngx_uint_t                            i, n;
-    ngx_http_teachfloor_metrics_event_t  *ev;
+    ngx_http_teachfloor_metrics_label_t  *l;
 
-    ev = m->sh->events;
+    base = slots;
 
-    if (name->len > NGX_HTTP_TF_METRICS_NAME_LEN) {
-        return &ev[NGX_HTTP_TF_METRICS_EVENTS];
+    if (len > NGX_HTTP_TF_METRICS_NAME_LEN) {
+        return (ngx_http_teachfloor_metrics_label_t *) (base + max * size);
     }
 
-    n = m->sh->nevents;
+    n = *nslots;
     ngx_memory_barrier();
 
     for (i = 0; i < n; i++) {
-        if (ev[i].len == name->len
-            && ngx_memcmp(ev[i].name, name->data, name->len) == 0)
-        {
-            return &ev[i];
+        l = (ngx_http_teachfloor_metrics_label_t *) (base + i * size);
+
+        if (l->len == len && ngx_memcmp(l->name, name, len) == 0) {
+            return l;
         }
     }
 
     ngx_shmtx_lock(&m->shpool->mutex);
 
-    for (n = m->sh->nevents; i < n; i++) {
-        if (ev[i].len == name->len
-            && ngx_memcmp(ev[i].name, name->data, name->len) == 0)
-        {
+    for (n = *nslots; i < n; i++) {
+        l = (ngx_http_teachfloor_metrics_label_t *) (base + i * size);
+
+        if (l->len == len && ngx_memcmp(l->name, name, len) == 0) {
             ngx_shmtx_unlock(&m->shpool->mutex);
-            return &ev[i];
+            return l;
         }
     }
 
-    if (n == NGX_HTTP_TF_METRICS_EVENTS) {
+    l = (ngx_http_teachfloor_metrics_label_t *) (base + n * size);
+
+    if (n == max) {
         ngx_shmtx_unlock(&m->shpool->mutex);
-        return &ev[NGX_HTTP_TF_METRICS_EVENTS];
+        return l;
     }
 
-    ev[n].len = name->len;
-    ngx_memcpy(ev[n].name, name->data, name->len);
+    l->len = len;
+    ngx_memcpy(l->name, name, len);
 
     ngx_memory_barrier();
-    m->sh->nevents = n + 1;
+    *nslots = n + 1;
 
     ngx_shmtx_unlock(&m->shpool->mutex);
 
-    return &ev[n];
+    return l;
 }
 
 
@@ -331,7 +397,7 @@ ngx_http_teachfloor_metrics_handler(ngx_http_request_t *r)
     u_char                         *p;
     ngx_int_t                       rc;
     ngx_buf_t                      *b;
-    ngx_uint_t                      i, nevents;
+    ngx_uint_t                      i, nevents, nsecrets;
     ngx_chain_t                     out;
     ngx_list_part_t                *part;
     ngx_shm_zone_t                 *shm_zone;
@@ -357,9 +423,11 @@ ngx_http_teachfloor_metrics_handler(ngx_http_request_t *r)
      */
 
     nevents = 0;
+    nsecrets = 0;
 
     if (m) {
         nevents = m->sh->nevents;
+        nsecrets = m->sh->nsecrets;
         ngx_memory_barrier();
     }
 
@@ -383,8 +451,9 @@ ngx_http_teachfloor_metrics_handler(ngx_http_request_t *r)
     }
 
     size += 4096
-            + (NGX_HTTP_TF_NRESULTS + NGX_HTTP_TF_METRICS_SECRETS + 7)
-              * NGX_HTTP_TF_LINE_LEN
+            + (NGX_HTTP_TF_NRESULTS + 9) * NGX_HTTP_TF_LINE_LEN
+            + (nsecrets + 1)
+              * (NGX_HTTP_TF_LINE_LEN + 2 * NGX_HTTP_TF_METRICS_NAME_LEN)
             + (nevents + 1) * NGX_HTTP_TF_NRESULTS
               * (NGX_HTTP_TF_LINE_LEN + 2 * NGX_HTTP_TF_METRICS_NAME_LEN);
 
@@ -396,7 +465,8 @@ ngx_http_teachfloor_metrics_handler(ngx_http_request_t *r)
     p = b->last;
 
     if (m) {
-        p = ngx_http_teachfloor_metrics_write(p, b->end, m->sh, nevents);
+        p = ngx_http_teachfloor_metrics_write(p, b->end, m->sh, nevents,
+                                              nsecrets);
     }
 
     p = ngx_http_teachfloor_metrics_zones(p, b->end, 0);
@@ -427,12 +497,14 @@ ngx_http_teachfloor_metrics_handler(ngx_http_request_t *r)
 
 static u_char *
 ngx_http_teachfloor_metrics_write(u_char *p, u_char *last,
-    ngx_http_teachfloor_metrics_shctx_t *sh, ngx_uint_t n)
+    ngx_http_teachfloor_metrics_shctx_t *sh, ngx_uint_t n,
+    ngx_uint_t nsecrets)
 {
-    ngx_str_t                            *name;
-    ngx_uint_t                            i, j;
-    ngx_atomic_uint_t                     v;
-    ngx_http_teachfloor_metrics_event_t  *ev;
+    ngx_str_t                             *name;
+    ngx_uint_t                             i, j;
+    ngx_atomic_uint_t                      v;
+    ngx_http_teachfloor_metrics_event_t   *ev;
+    ngx_http_teachfloor_metrics_secret_t  *sec;
 
     p = ngx_slprintf(p, last, NGX_HTTP_TF_HELP("teachfloor_requests_total",
                      "counter", "Requests a Teachfloor gate forwarded or "
@@ -465,8 +537,8 @@ ngx_http_teachfloor_metrics_write(u_char *p, u_char *last,
             }
 
             p = ngx_slprintf(p, last, "teachfloor_events_total{event=\"");
-            p = ngx_http_teachfloor_metrics_label(p, last, ev->name,
-                                                  ev->len);
+            p = ngx_http_teachfloor_metrics_label(p, last, ev->label.name,
+                                                  ev->label.len);
             p = ngx_slprintf(p, last, "\",result=\"%V\"} %uA\n",
                              ngx_http_teachfloor_result_name(i), v);
         }
@@ -474,24 +546,27 @@ ngx_http_teachfloor_metrics_write(u_char *p, u_char *last,
 
     p = ngx_slprintf(p, last, NGX_HTTP_TF_HELP(
                      "teachfloor_secret_matches_total", "counter",
-                     "Requests verified by each configured secret, "
-                     "1-based in configuration order."));
+                     "Requests verified by each secret, by its name=, else "
+                     "its 1-based position; past 32, secret=\"other\"."));
 
-    for (i = 0; i <= NGX_HTTP_TF_METRICS_SECRETS; i++) {
-        v = sh->secrets[i];
+    for (j = 0; j <= NGX_HTTP_TF_METRICS_SECRETS; j++) {
+
+        if (j == nsecrets) {
+            j = NGX_HTTP_TF_METRICS_SECRETS;
+        }
+
+        sec = &sh->secrets[j];
+        v = sec->count;
 
         if (v == 0) {
             continue;
         }
 
-        if (i == NGX_HTTP_TF_METRICS_SECRETS) {
-            p = ngx_slprintf(p, last, "teachfloor_secret_matches_total"
-                             "{secret=\"other\"} %uA\n", v);
-
-        } else {
-            p = ngx_slprintf(p, last, "teachfloor_secret_matches_total"
-                             "{secret=\"%ui\"} %uA\n", i + 1, v);
-        }
+        p = ngx_slprintf(p, last, "teachfloor_secret_matches_total"
+                         "{secret=\"");
+        p = ngx_http_teachfloor_metrics_label(p, last, sec->label.name,
+                                              sec->label.len);
+        p = ngx_slprintf(p, last, "\"} %uA\n", v);
     }
 
     p = ngx_slprintf(p, last, NGX_HTTP_TF_HELP(

@@ -87,7 +87,7 @@ teachfloor_events_total{event="member.joined",result="invalid_envelope"} 1
 teachfloor_events_total{event="course.updated",result="accepted"} 1
 teachfloor_events_total{event="element.completed",result="filtered"} 1
 teachfloor_events_total{event="test.event",result="test_acknowledged"} 1
-# HELP teachfloor_secret_matches_total Requests verified by each configured secret, 1-based in configuration order.
+# HELP teachfloor_secret_matches_total Requests verified by each secret, by its name=, else its 1-based position; past 32, secret="other".
 # TYPE teachfloor_secret_matches_total counter
 teachfloor_secret_matches_total{secret="1"} 5
 teachfloor_secret_matches_total{secret="2"} 1
@@ -294,3 +294,27 @@ $::Metrics . q{
 --- response_body_like eval
 [qr/^upstream: POST/, qr/^\z/,
  qr/\nteachfloor_requests_total\{result="accepted"\} 2\n.*\{class="2xx"\} 1\n.*\{class="3xx"\} 0\n.*\{class="4xx"\} 0\n.*\{class="5xx"\} 0\n/s]
+
+
+
+=== TEST 9: secrets are counted by their name=, else by position; never by value
+--- config eval
+q{
+    location = /wh {
+        teachfloor_webhook on;
+        teachfloor_secret  whsec_test name=2026-q4;
+        teachfloor_secret  whsec_next;
+        proxy_pass         http://app/received;
+    }
+} . $::Metrics
+--- request eval
+["POST /wh\n" . ::ev('member.joined'), "POST /wh\n" . ::ev('course.updated'),
+ "POST /wh\n" . ::ev('member.left'), "GET /metrics"]
+--- more_headers eval
+[TeachfloorTest::signed(::ev('member.joined')), TeachfloorTest::signed(::ev('course.updated'), 'whsec_next'),
+ TeachfloorTest::signed(::ev('member.left')), ""]
+--- error_code eval
+[200, 200, 200, 200]
+--- response_body_like eval
+[qr/^upstream/, qr/^upstream/, qr/^upstream/,
+ qr/\nteachfloor_secret_matches_total\{secret="2026-q4"\} 2\nteachfloor_secret_matches_total\{secret="2"\} 1\n(?!.*whsec)/s]
