@@ -106,6 +106,8 @@ static ngx_int_t ngx_http_teachfloor_candidates(ngx_http_request_t *r,
 static ngx_int_t ngx_http_teachfloor_hash_file(ngx_http_request_t *r,
     ngx_buf_t *b, u_char **block, ngx_http_teachfloor_candidate_t *c,
     ngx_uint_t n);
+static ngx_int_t ngx_http_teachfloor_read(ngx_http_request_t *r,
+    ngx_file_t *file, u_char *buf, size_t len, off_t offset);
 static ngx_int_t ngx_http_teachfloor_body(ngx_http_request_t *r,
     const u_char **body, size_t *len);
 static void *ngx_http_teachfloor_json_alloc(void *pool, size_t size);
@@ -1001,7 +1003,6 @@ ngx_http_teachfloor_hash_file(ngx_http_request_t *r, ngx_buf_t *b,
 {
     off_t       offset;
     size_t      len;
-    ssize_t     rd;
     ngx_uint_t  i;
 
     if (*block == NULL) {
@@ -1016,22 +1017,40 @@ ngx_http_teachfloor_hash_file(ngx_http_request_t *r, ngx_buf_t *b,
         len = (size_t) ngx_min(b->file_last - offset,
                                NGX_HTTP_TF_READ_BLOCK);
 
-        rd = ngx_read_file(b->file, *block, len, offset);
-
-        if (rd == NGX_ERROR) {
-            return NGX_HTTP_INTERNAL_SERVER_ERROR;
-        }
-
-        if ((size_t) rd != len) {
-            ngx_log_error(NGX_LOG_ALERT, r->connection->log, 0,
-                          ngx_read_file_n " read only %z of %uz bytes "
-                          "of the request body", rd, len);
+        if (ngx_http_teachfloor_read(r, b->file, *block, len, offset)
+            != NGX_OK)
+        {
             return NGX_HTTP_INTERNAL_SERVER_ERROR;
         }
 
         for (i = 0; i < n; i++) {
             tf_hmac_update(&c[i].hmac, *block, len);
         }
+    }
+
+    return NGX_OK;
+}
+
+
+/* len bytes of the body's temporary file, all of them or an error */
+
+static ngx_int_t
+ngx_http_teachfloor_read(ngx_http_request_t *r, ngx_file_t *file, u_char *buf,
+    size_t len, off_t offset)
+{
+    ssize_t  n;
+
+    n = ngx_read_file(file, buf, len, offset);
+
+    if (n == NGX_ERROR) {
+        return NGX_ERROR;
+    }
+
+    if ((size_t) n != len) {
+        ngx_log_error(NGX_LOG_ALERT, r->connection->log, 0,
+                      ngx_read_file_n " read only %z of %uz bytes "
+                      "of the request body", n, len);
+        return NGX_ERROR;
     }
 
     return NGX_OK;
@@ -1051,7 +1070,6 @@ ngx_http_teachfloor_body(ngx_http_request_t *r, const u_char **body,
     off_t         size;
     u_char       *p;
     size_t        n;
-    ssize_t       rd;
     ngx_buf_t    *b;
     ngx_chain_t  *cl;
 
@@ -1109,16 +1127,7 @@ ngx_http_teachfloor_body(ngx_http_request_t *r, const u_char **body,
 
         n = (size_t) (b->file_last - b->file_pos);
 
-        rd = ngx_read_file(b->file, p, n, b->file_pos);
-
-        if (rd == NGX_ERROR) {
-            return NGX_HTTP_INTERNAL_SERVER_ERROR;
-        }
-
-        if ((size_t) rd != n) {
-            ngx_log_error(NGX_LOG_ALERT, r->connection->log, 0,
-                          ngx_read_file_n " read only %z of %uz bytes "
-                          "of the request body", rd, n);
+        if (ngx_http_teachfloor_read(r, b->file, p, n, b->file_pos) != NGX_OK) {
             return NGX_HTTP_INTERNAL_SERVER_ERROR;
         }
 
