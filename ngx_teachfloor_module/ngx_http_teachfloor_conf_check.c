@@ -12,6 +12,10 @@
 
 static char *ngx_http_teachfloor_check_rewrite(ngx_conf_t *cf,
     ngx_http_teachfloor_loc_conf_t *conf, ngx_http_core_loc_conf_t *clcf);
+static void ngx_http_teachfloor_check_server_rewrite(ngx_conf_t *cf,
+    ngx_http_teachfloor_loc_conf_t *conf, ngx_http_core_loc_conf_t *clcf);
+static ngx_uint_t ngx_http_teachfloor_scan_codes(ngx_array_t *codes,
+    ngx_uint_t *status, ngx_str_t **regex);
 static void ngx_http_teachfloor_check_underscores(ngx_conf_t *cf,
     ngx_http_teachfloor_loc_conf_t *conf, ngx_http_core_loc_conf_t *clcf);
 
@@ -112,6 +116,8 @@ ngx_http_teachfloor_check_gate(ngx_conf_t *cf,
         return NGX_CONF_ERROR;
     }
 
+    ngx_http_teachfloor_check_server_rewrite(cf, conf, clcf);
+
     ngx_http_teachfloor_check_underscores(cf, conf, clcf);
 
     return ngx_http_teachfloor_dedupe_check_conf(cf, conf);
@@ -119,21 +125,138 @@ ngx_http_teachfloor_check_gate(ngx_conf_t *cf,
 
 
 /*
- * "return" and "rewrite" run in the rewrite phase, before the gate.  The
- * rewrite module compiles a location's directives, those of its "if"
- * blocks included, into one array of codes, each beginning with its
- * handler and aligned to a word: a word equal to one of the handlers
- * below starts that code (no other word can hold a function's address).
- * An "if" code holds the offset of the end of its block.
+ * What the rewrite module's codes can do before a gate has run, worst
+ * first as the scan meets them.
  */
+
+#define NGX_HTTP_TF_REWRITE_NONE      0
+#define NGX_HTTP_TF_RETURN_ALWAYS     1     /* "return" outside an "if" */
+#define NGX_HTTP_TF_RETURN_2XX_IN_IF  2     /* an "if" that acknowledges */
+#define NGX_HTTP_TF_RETURN_IN_IF      3     /* an "if" that refuses */
+#define NGX_HTTP_TF_REWRITE_AWAY      4     /* elsewhere, or a redirect */
+
 
 static char *
 ngx_http_teachfloor_check_rewrite(ngx_conf_t *cf,
     ngx_http_teachfloor_loc_conf_t *conf, ngx_http_core_loc_conf_t *clcf)
 {
+    ngx_str_t     *regex;
+    ngx_uint_t     status;
+    ngx_array_t  **codes;
+
+    /* its configuration is private, but begins with the codes */
+
+    codes = ngx_http_teachfloor_module_loc_conf(cf, "ngx_http_rewrite_module");
+
+    if (codes == NULL) {
+        return NGX_CONF_OK;
+    }
+
+    switch (ngx_http_teachfloor_scan_codes(*codes, &status, &regex)) {
+
+    case NGX_HTTP_TF_RETURN_ALWAYS:
+        ngx_log_error(NGX_LOG_EMERG, cf->log, 0,
+                      "\"return %ui\" in location \"%V\" answers "
+                      "before the gate of \"teachfloor_webhook\" in "
+                      "%V:%ui has verified anything: remove it, or "
+                      "put it in an \"if\" with a status that is "
+                      "not 2xx", status, &clcf->name, &conf->file,
+                      conf->line);
+        return NGX_CONF_ERROR;
+
+    case NGX_HTTP_TF_RETURN_2XX_IN_IF:
+        ngx_log_error(NGX_LOG_EMERG, cf->log, 0,
+                      "\"return %ui\" in an \"if\" of location "
+                      "\"%V\" acknowledges requests before the gate "
+                      "of \"teachfloor_webhook\" in %V:%ui has "
+                      "verified them: use a status that is not 2xx, "
+                      "or remove it", status, &clcf->name,
+                      &conf->file, conf->line);
+        return NGX_CONF_ERROR;
+
+    case NGX_HTTP_TF_REWRITE_AWAY:
+        ngx_log_error(NGX_LOG_EMERG, cf->log, 0,
+                      "\"rewrite %V\" in location \"%V\" runs "
+                      "before the gate of \"teachfloor_webhook\" in "
+                      "%V:%ui and sends the request elsewhere "
+                      "unverified (another location, or a "
+                      "redirect): give it the \"break\" flag and a "
+                      "replacement that is no URL, or rewrite in front of "
+                      "the gate", regex, &clcf->name, &conf->file,
+                      conf->line);
+        return NGX_CONF_ERROR;
+    }
+
+    return NGX_CONF_OK;
+}
+
+
+/*
+ * The server's own "rewrite" and "return" run before any location is
+ * chosen, so before every gate of the server.  They are often meant for
+ * other requests (http to https, unknown hosts), so only what could answer
+ * or move a webhook unverified is worth a warning.
+ */
+
+static void
+ngx_http_teachfloor_check_server_rewrite(ngx_conf_t *cf,
+    ngx_http_teachfloor_loc_conf_t *conf, ngx_http_core_loc_conf_t *clcf)
+{
+    ngx_str_t                  *regex;
+    ngx_uint_t                  i, status, what;
+    ngx_array_t               **codes;
+    ngx_http_core_srv_conf_t   *cscf;
+
+    cscf = ngx_http_conf_get_module_srv_conf(cf, ngx_http_core_module);
+
+    for (i = 0; cf->cycle->modules[i]; i++) {
+        if (ngx_strcmp(cf->cycle->modules[i]->name, "ngx_http_rewrite_module")
+            == 0)
+        {
+            break;
+        }
+    }
+
+    if (cf->cycle->modules[i] == NULL) {
+        return;
+    }
+
+    codes = cscf->ctx->loc_conf[cf->cycle->modules[i]->ctx_index];
+
+    what = ngx_http_teachfloor_scan_codes(*codes, &status, &regex);
+
+    if (what == NGX_HTTP_TF_REWRITE_NONE || what == NGX_HTTP_TF_RETURN_IN_IF)
+    {
+        return;
+    }
+
+    ngx_log_error(NGX_LOG_WARN, cf->log, 0,
+                  "the server of location \"%V\" has a %s \"%s\" "
+                  "that runs before its gate (\"teachfloor_webhook\" in "
+                  "%V:%ui) and could answer or move webhooks unverified: "
+                  "make sure it cannot match them",
+                  &clcf->name,
+                  what == NGX_HTTP_TF_RETURN_2XX_IN_IF ? "2xx" : "server-level",
+                  what == NGX_HTTP_TF_REWRITE_AWAY ? "rewrite" : "return",
+                  &conf->file, conf->line);
+}
+
+
+/*
+ * The rewrite module compiles a block's directives, those of its "if"
+ * blocks included, into one array of codes, each beginning with its
+ * handler and aligned to a word: a word equal to one of the handlers
+ * below starts that code (other words are pointers, offsets, flags and
+ * the bytes of literal strings, which hold no address of nginx's code).
+ * An "if" code holds the offset of the end of its block.
+ */
+
+static ngx_uint_t
+ngx_http_teachfloor_scan_codes(ngx_array_t *codes, ngx_uint_t *status,
+    ngx_str_t **regex_name)
+{
     u_char                         *p, *last, *if_end;
-    ngx_uint_t                      status;
-    ngx_array_t                   **codes;
+    ngx_uint_t                      found;
     ngx_http_script_code_pt         code;
     ngx_http_script_if_code_t      *if_code;
     ngx_http_script_return_code_t  *ret;
@@ -141,16 +264,14 @@ ngx_http_teachfloor_check_rewrite(ngx_conf_t *cf,
     ngx_http_script_regex_code_t   *regex;
 #endif
 
-    /* its configuration is private, but begins with the codes */
+    found = NGX_HTTP_TF_REWRITE_NONE;
 
-    codes = ngx_http_teachfloor_module_loc_conf(cf, "ngx_http_rewrite_module");
-
-    if (codes == NULL || *codes == NULL) {
-        return NGX_CONF_OK;
+    if (codes == NULL) {
+        return found;
     }
 
-    p = (*codes)->elts;
-    last = p + (*codes)->nelts;
+    p = codes->elts;
+    last = p + codes->nelts;
     if_end = p;
 
     for ( /* void */ ; p + sizeof(uintptr_t) <= last; p += sizeof(uintptr_t)) {
@@ -169,62 +290,46 @@ ngx_http_teachfloor_check_rewrite(ngx_conf_t *cf,
             && p + sizeof(ngx_http_script_return_code_t) <= last)
         {
             ret = (ngx_http_script_return_code_t *) p;
-            status = ret->status;
+            *status = ret->status;
 
             if (p >= if_end) {
-                ngx_log_error(NGX_LOG_EMERG, cf->log, 0,
-                              "\"return %ui\" in location \"%V\" answers "
-                              "before the gate of \"teachfloor_webhook\" in "
-                              "%V:%ui has verified anything: remove it, or "
-                              "put it in an \"if\" with a status that is "
-                              "not 2xx", status, &clcf->name, &conf->file,
-                              conf->line);
-                return NGX_CONF_ERROR;
+                return NGX_HTTP_TF_RETURN_ALWAYS;
             }
 
-            /* an acknowledgement without verification */
-
-            if (status >= 200 && status < 300) {
-                ngx_log_error(NGX_LOG_EMERG, cf->log, 0,
-                              "\"return %ui\" in an \"if\" of location "
-                              "\"%V\" acknowledges requests before the gate "
-                              "of \"teachfloor_webhook\" in %V:%ui has "
-                              "verified them: use a status that is not 2xx, "
-                              "or remove it", status, &clcf->name,
-                              &conf->file, conf->line);
-                return NGX_CONF_ERROR;
+            if (ret->status >= 200 && ret->status < 300) {
+                return NGX_HTTP_TF_RETURN_2XX_IN_IF;
             }
 
+            found = NGX_HTTP_TF_RETURN_IN_IF;
             continue;
         }
 
 #if (NGX_PCRE)
 
-        /* an "if" with a regex test shares this code; "break" stays here */
+        /*
+         * An "if" with a regex test shares this code.  "rewrite ... break"
+         * stays in the location, unless its replacement is a URL, which
+         * makes it a redirect whatever the flag.
+         */
 
         if (code == ngx_http_script_regex_start_code
             && p + sizeof(ngx_http_script_regex_code_t) <= last)
         {
             regex = (ngx_http_script_regex_code_t *) p;
 
-            if (regex->uri && !regex->break_cycle) {
-                ngx_log_error(NGX_LOG_EMERG, cf->log, 0,
-                              "\"rewrite %V\" in location \"%V\" runs "
-                              "before the gate of \"teachfloor_webhook\" in "
-                              "%V:%ui and sends the request elsewhere "
-                              "unverified (another location, or a "
-                              "redirect): give it the \"break\" flag, or "
-                              "rewrite in front of the gate",
-                              &regex->name, &clcf->name, &conf->file,
-                              conf->line);
-                return NGX_CONF_ERROR;
+            if (!regex->test
+                && ((regex->uri && !regex->break_cycle)
+                    || regex->redirect || regex->status))
+            {
+                *regex_name = &regex->name;
+                return NGX_HTTP_TF_REWRITE_AWAY;
             }
         }
 
 #endif
     }
 
-    return NGX_CONF_OK;
+    return found;
 }
 
 

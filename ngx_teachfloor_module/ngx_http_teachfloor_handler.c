@@ -808,6 +808,9 @@ ngx_http_teachfloor_apply_limits(ngx_http_request_t *r,
                                 "rate_limited (dry run, forwarded)");
         ngx_http_teachfloor_metrics_dry_run(r, 0);
 
+        /* a zone charged before the refusal may have set one */
+        ctx->delay = 0;
+
     } else if (ctx->delay) {
         p = ngx_snprintf(what, sizeof(what) - 1, "delayed by %M ms%s",
                          ctx->delay,

@@ -719,7 +719,11 @@ ngx_http_teachfloor_check_secret(ngx_conf_t *cf, u_char *data, size_t len)
         }
     }
 
-    /* "TEACHFLOOR_SECRET=whsec_..." copied from an environment file */
+    /*
+     * "TEACHFLOOR_SECRET=whsec_..." copied from an environment file: a
+     * name with "_" (which base32 and base64 padding never have) and a
+     * value after the "=".  Its bytes are not shown: they are the secret.
+     */
 
     for (i = 0; i < len; i++) {
         if (!((data[i] >= 'A' && data[i] <= 'Z') || data[i] == '_'
@@ -729,11 +733,13 @@ ngx_http_teachfloor_check_secret(ngx_conf_t *cf, u_char *data, size_t len)
         }
     }
 
-    if (i && i < len && data[i] == '=') {
+    if (i && i + 1 < len && data[i] == '=' && data[i + 1] != '='
+        && ngx_strlchr(data, data + i, '_') != NULL)
+    {
         ngx_conf_log_error(NGX_LOG_WARN, cf, 0,
-                           "a secret begins with \"%*s=\", as in a shell "
-                           "assignment: the whole of it is taken as the "
-                           "secret; write the secret alone", i, data);
+                           "a secret looks like a shell assignment "
+                           "(NAME=value): the whole of it is taken as the "
+                           "secret; write the secret alone");
     }
 
     return NGX_CONF_OK;

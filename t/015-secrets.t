@@ -120,9 +120,10 @@ qr/\[emerg\] .*secret file ".*teachfloor\.secret", line 1: only "name=..." may f
 --- response_body
 {"result":"invalid_signature"}
 --- error_log eval
-qr/\[warn\] .*a secret begins with "TEACHFLOOR_SECRET=", as in a shell assignment/
+qr/\[warn\] .*a secret looks like a shell assignment \(NAME=value\): the whole of it is taken as the secret/
 --- no_error_log
 whsec_test
+TEACHFLOOR_SECRET
 
 
 
@@ -193,3 +194,17 @@ whsec_test
 --- error_code: 200
 --- error_log eval
 qr/\[warn\] .*secret file ".*teachfloor\.secret" is readable by group or others: "chmod 600 .*teachfloor\.secret"/
+
+
+
+=== TEST 14: a base32 secret with "=" padding is no shell assignment: no warning, and no byte of it in the log
+--- user_files eval
+">>> teachfloor.secret\nJBSWY3DPEHPK3PXP====\n"
+--- more_headers eval
+::signed($::body, 'JBSWY3DPEHPK3PXP====')
+--- error_code: 200
+--- response_body eval
+"upstream: POST /received\nsignature: " . ::sig($::body, 'JBSWY3DPEHPK3PXP====') . "\n" . $::body
+--- no_error_log
+shell assignment
+JBSWY3DPEHPK3PXP

@@ -215,7 +215,7 @@ qr/"return 204" in an "if" of location "\/r" acknowledges requests before the ga
     }
 --- must_die
 --- error_log eval
-qr/"rewrite \^\/r\$" in location "\/r" runs before the gate of "teachfloor_webhook" in \S+nginx\.conf:\d+ and sends the request elsewhere unverified \(another location, or a redirect\): give it the "break" flag, or rewrite in front of the gate/
+qr/"rewrite \^\/r\$" in location "\/r" runs before the gate of "teachfloor_webhook" in \S+nginx\.conf:\d+ and sends the request elsewhere unverified \(another location, or a redirect\): give it the "break" flag and a replacement that is no URL, or rewrite in front of the gate/
 
 
 
@@ -436,3 +436,55 @@ $::UpstreamConfig . q{
 [quotemeta(::fwd('/received', $::member)), quotemeta($::invalid), '403 Forbidden']
 --- no_error_log
 before the teachfloor gate
+
+
+
+=== TEST 20: "rewrite ... break" to a URL is a redirect all the same: nginx -t fails
+--- config
+    location /hooks {
+        teachfloor_webhook on;
+        teachfloor_secret  whsec_test;
+        rewrite ^ $scheme://elsewhere.example/hook break;
+        proxy_pass         http://app/received;
+    }
+--- must_die
+--- error_log eval
+qr/\[emerg\] .*"rewrite \^" in location "\/hooks" runs before the gate of "teachfloor_webhook" in \S+nginx\.conf:\d+ and sends the request elsewhere unverified/
+
+
+
+=== TEST 21: a server-level rewrite runs before every gate of the server: a warning
+--- config
+    rewrite ^/hooks$ /inner last;
+    location /hooks {
+        teachfloor_webhook on;
+        teachfloor_secret  whsec_test;
+        proxy_pass         http://app/received;
+    }
+    location = /inner {
+        internal;
+        proxy_pass http://app/received;
+    }
+--- request
+GET /nothing
+--- error_code: 404
+--- error_log eval
+qr/\[warn\] .*the server of location "\/hooks" has a server-level "rewrite" that runs before its gate \("teachfloor_webhook" in \S+nginx\.conf:\d+\) and could answer or move webhooks unverified/
+
+
+
+=== TEST 22: a server-level "if" that refuses (444) is no warning
+--- config
+    if ($http_x_bad) {
+        return 444;
+    }
+    location /hooks {
+        teachfloor_webhook on;
+        teachfloor_secret  whsec_test;
+        proxy_pass         http://app/received;
+    }
+--- request
+GET /nothing
+--- error_code: 404
+--- no_error_log
+could answer or move webhooks
