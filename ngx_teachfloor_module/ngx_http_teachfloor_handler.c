@@ -89,7 +89,7 @@ static void ngx_http_teachfloor_cleanup(void *data);
 static ngx_http_teachfloor_ctx_t *ngx_http_teachfloor_find_ctx(
     ngx_http_request_t *r);
 static void ngx_http_teachfloor_settle(ngx_http_request_t *r,
-    ngx_http_teachfloor_ctx_t *ctx);
+    ngx_http_teachfloor_ctx_t *ctx, ngx_uint_t final);
 static ngx_uint_t ngx_http_teachfloor_expects_continue(ngx_http_request_t *r);
 static ngx_http_teachfloor_result_e ngx_http_teachfloor_check_header(
     ngx_http_request_t *r, ngx_http_teachfloor_loc_conf_t *tlcf,
@@ -205,11 +205,31 @@ ngx_http_teachfloor_handler(ngx_http_request_t *r)
     }
 
     if (r->internal) {
-        /* the earlier gate's event: its upstream has answered for it */
+
+        /*
+         * An error answered while the body was still arriving (a 413, say)
+         * redirected the request here: what has been read is no event.
+         */
+
+        if (r->request_body
+            && (r->reading_body || r->request_body->rest))
+        {
+            ngx_log_error(tlcf->log_level, r->connection->log, 0,
+                          "teachfloor webhook refused: the request was "
+                          "redirected here before its body was read whole");
+            return NGX_HTTP_BAD_REQUEST;
+        }
+
+        /*
+         * The earlier gate's event is not delivered: its answer, if any,
+         * was replaced by this redirect (error_page, X-Accel-Redirect),
+         * and this gate decides what the sender hears.
+         */
+
         ctx = ngx_http_teachfloor_find_ctx(r);
 
         if (ctx) {
-            ngx_http_teachfloor_settle(r, ctx);
+            ngx_http_teachfloor_settle(r, ctx, 0);
         }
     }
 
@@ -502,6 +522,16 @@ ngx_http_teachfloor_body_handler(ngx_http_request_t *r)
     tlcf = ngx_http_get_module_loc_conf(r, ngx_http_teachfloor_module);
     ctx = ngx_http_get_module_ctx(r, ngx_http_teachfloor_module);
 
+    /*
+     * Called once the body is read, also after an internal redirect while
+     * it was (an error_page for a 413): the location it was asked for is
+     * gone, and the gate it is in now, if any, refuses such a request.
+     */
+
+    if (ctx == NULL || ctx->status != NGX_DONE || !tlcf->enable) {
+        return;
+    }
+
     rc = ngx_http_teachfloor_decide(r, tlcf, ctx);
 
     if (rc != NGX_OK) {
@@ -731,18 +761,22 @@ ngx_http_teachfloor_log_handler(ngx_http_request_t *r)
     ctx = ngx_http_teachfloor_get_ctx(r);
 
     if (ctx) {
-        ngx_http_teachfloor_settle(r, ctx);
+        ngx_http_teachfloor_settle(r, ctx, 1);
     }
 
     return NGX_OK;
 }
 
 
-/* an accepted event's outcome, once: in the log phase or at a later gate */
+/*
+ * An accepted event's outcome, once: in the log phase (final), or at a
+ * later gate, where the upstream's answer did not reach the sender and so
+ * delivered nothing as far as retries go.
+ */
 
 static void
 ngx_http_teachfloor_settle(ngx_http_request_t *r,
-    ngx_http_teachfloor_ctx_t *ctx)
+    ngx_http_teachfloor_ctx_t *ctx, ngx_uint_t final)
 {
     ngx_uint_t  status;
 
@@ -754,7 +788,12 @@ ngx_http_teachfloor_settle(ngx_http_request_t *r,
 
     status = ngx_http_teachfloor_upstream_status(r);
 
-    ngx_http_teachfloor_dedupe_log(r, ctx, status);
+    if (final) {
+        ngx_http_teachfloor_dedupe_log(r, ctx, status);
+
+    } else {
+        ngx_http_teachfloor_dedupe_release(ctx);
+    }
 
     if (status) {
         ngx_http_teachfloor_metrics_upstream(r, ctx, status);
@@ -850,6 +889,9 @@ ngx_http_teachfloor_verify(ngx_http_request_t *r,
     ngx_http_teachfloor_secret_t     *secret;
     ngx_http_teachfloor_candidate_t  *c;
     ngx_http_teachfloor_candidate_t   local[NGX_HTTP_TF_LOCAL_SECRETS];
+
+    ctx->secret = 0;
+    ctx->secret_name = NULL;
 
     n = tlcf->secrets->nelts;
 
@@ -1215,10 +1257,14 @@ ngx_http_teachfloor_answer(ngx_http_request_t *r,
 
     a = &ngx_http_teachfloor_answers[ctx->result];
 
-    /* dropping an unwanted event on purpose is no rejection */
+    /*
+     * Dropping an unwanted event on purpose is no rejection, nor is
+     * answering Teachfloor's retry of a delivered one.
+     */
 
     level = (ctx->result == NGX_HTTP_TF_FILTERED
-             || ctx->result == NGX_HTTP_TF_TEST_ACKNOWLEDGED)
+             || ctx->result == NGX_HTTP_TF_TEST_ACKNOWLEDGED
+             || ctx->result == NGX_HTTP_TF_DUPLICATE)
             ? NGX_LOG_INFO : tlcf->log_level;
 
     ngx_http_teachfloor_log(r, level, ctx, (const char *) a->name.data);

@@ -281,3 +281,39 @@ my $claim = q{{"event":"member.joined","timestamp":"2025-10-07T15:30:00Z","data"
 --- response_body_like eval
 [qr{^upstream: POST /webhooks/teachfloor/globex\n}, qr{^upstream: POST /webhooks/teachfloor/acme\n},
  qr/^\{"result":"rate_limited"\}$/, qr/^\{"result":"invalid_signature"\}$/]
+
+
+
+=== TEST 11: an upstream that hands an accepted event on with X-Accel-Redirect to a gate sharing the dedupe zone: the second gate forwards it (the first answer never reached the sender)
+--- http_config eval
+$::UpstreamConfig . q{
+    teachfloor_dedupe_zone zone=seen:1m;
+    server {
+        listen unix:$TEST_NGINX_HTML_DIR/accel.sock;
+        location / {
+            add_header X-Accel-Redirect @second;
+            return 200 "handed on\n";
+        }
+    }
+}
+--- config
+    location = /wh {
+        teachfloor_webhook        on;
+        teachfloor_secret         whsec_test;
+        teachfloor_dedupe         zone=seen;
+        proxy_ignore_client_abort on;
+        proxy_pass                http://unix:$TEST_NGINX_HTML_DIR/accel.sock:/;
+    }
+    location @second {
+        teachfloor_webhook        on;
+        teachfloor_secret         whsec_test;
+        teachfloor_dedupe         zone=seen;
+        proxy_ignore_client_abort on;
+        proxy_pass                http://app;
+    }
+--- request eval
+"POST /wh\n" . q{{"id":"evt_accel","event":"member.joined","timestamp":"2025-10-07T15:30:00Z","data":{}}}
+--- more_headers eval
+TeachfloorTest::signed(q{{"id":"evt_accel","event":"member.joined","timestamp":"2025-10-07T15:30:00Z","data":{}}})
+--- error_code: 200
+--- response_body_like: ^upstream: POST /wh\n

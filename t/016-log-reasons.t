@@ -206,3 +206,29 @@ qr/\[info\] .*teachfloor webhook filtered, event "member\.joined", client:/
 qr/\[warn\] .*teachfloor webhook missing_signature/
 --- no_error_log
 [error]
+
+
+
+=== TEST 15: a retry of a delivered event (duplicate) is logged at info, not error
+--- http_config eval
+$::UpstreamConfig . q{
+    teachfloor_dedupe_zone zone=seen:1m;
+}
+--- config
+    location = /wh {
+        teachfloor_webhook        on;
+        teachfloor_secret         whsec_test;
+        teachfloor_dedupe         zone=seen;
+        proxy_ignore_client_abort on;
+        proxy_pass                http://app/received;
+    }
+--- request eval
+["POST /wh\n" . $::body, "POST /wh\n" . $::body]
+--- more_headers eval
+[::signed($::body), ::signed($::body)]
+--- error_code eval
+[200, 200]
+--- response_body_like eval
+[qr/^upstream: POST/, qr/^\{"result":"duplicate"\}$/]
+--- no_error_log
+[error]
