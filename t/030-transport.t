@@ -228,6 +228,7 @@ client intended to send too large body
 
 === TEST 12: HTTP/2 (h2c): a genuine event is forwarded
 --- http2
+--- skip_eval: 2: ::real_runner_lacks_http2()
 --- request eval
 "POST /wh\n" . $::small
 --- more_headers eval
@@ -240,6 +241,7 @@ client intended to send too large body
 
 === TEST 13: HTTP/2 (h2c): a forged event is rejected
 --- http2
+--- skip_eval: 2: ::real_runner_lacks_http2()
 --- request eval
 "POST /wh\n" . $::small
 --- more_headers eval
@@ -252,6 +254,7 @@ client intended to send too large body
 
 === TEST 14: HTTP/2 (h2c): a body in a temp file
 --- http2
+--- skip_eval: 2: ::real_runner_lacks_http2()
 --- config
     location = /wh {
         client_body_buffer_size 4k;

@@ -10,7 +10,8 @@ use Exporter 'import';
 use FindBin;
 use Digest::SHA qw(hmac_sha256_hex);
 
-our @EXPORT = qw(sample sig signed sign_requests $UpstreamConfig $SECRET);
+our @EXPORT = qw(sample sig signed sign_requests real_runner_lacks_http2
+                 $UpstreamConfig $SECRET);
 
 our $SECRET = 'whsec_test';
 
@@ -46,6 +47,25 @@ sub sign_requests {
                 @{ $block->request };
         $block->set_value('more_headers', \@h);
     }
+}
+
+# For "--- skip_eval: N: ::real_runner_lacks_http2()" in --- http2 blocks.
+# The real Test::Nginx turns --- http2 into "http2 on;" for any nginx newer
+# than 1.19.9, a directive nginx has only from 1.25.1, so from 1.19.9 to
+# 1.25.0 such a block cannot start nginx under it.  Our runner in t/lib
+# writes "listen ... http2", which those versions know: there the block
+# runs (the function is false, as it is on the real one's own nginx).
+my $said_http2;
+
+sub real_runner_lacks_http2 {
+    return 0 unless defined &Test::Nginx::Util::get_nginx_version;
+    my $v = $Test::Nginx::Util::NginxVersion;
+    return 0 unless defined $v && $v >= 1.019009 && $v < 1.025001;
+    Test::More::diag("$0: --- http2 blocks skipped: the real Test::Nginx "
+        . "writes \"http2 on;\" for them, which nginx "
+        . "$Test::Nginx::Util::NginxRawVersion does not know (1.25.1 and "
+        . "later do)") unless $said_http2++;
+    return 1;
 }
 
 # A real upstream, in the same nginx on a unix socket: it answers with what

@@ -90,6 +90,7 @@ my $NginxStarted;       # an nginx we started may be running
 my $ConnectFailures = 0;
 my $WarnedHtmlDir;
 my $MainPid = $$;
+my $NginxVersion;       # of $NginxBinary, as a number: 1.022001 for 1.22.1
 
 # Sections of the real module that are not implemented here: a block using
 # one fails instead of silently checking less.
@@ -98,8 +99,8 @@ my @Unsupported = qw(
     raw_response_headers_like raw_response_headers_unlike tcp_listen tcp_reply
     tcp_query tcp_query_len udp_listen udp_reply udp_query stap stap_out
     stap_out_like stap_out_unlike curl curl_error curl_options
-    response_body_eval request_eval skip_nginx
-    skip_nginx2 skip_eval skip_openssl skip_slave todo todo_nginx http09 http3
+    response_body_eval request_eval skip_openssl skip_slave todo todo_nginx
+    http09 http3
     charset server_addr_for_client error_log_file reload_fails
 );
 
@@ -510,6 +511,7 @@ sub run_tests () {
                     . "(set TEST_NGINX_BINARY or add /usr/sbin to PATH)");
     my $ver = `$NginxBinary -V 2>&1`;
     bail_out("Failed to get the version of nginx ($NginxBinary): $ver") if $? != 0;
+    $NginxVersion = canon_version($1, $2, $3) if $ver =~ m{\w+/(\d+)\.(\d+)\.(\d+)};
     $ENV{TEST_NGINX_SERVER_PORT} //= $ServerPort;
     # an interrupted run (^C, prove killed) must not leave nginx behind
     for my $sig (keys %SigNum) {
@@ -539,6 +541,15 @@ sub run_test ($) {
     push @bad, 'request (arrays of packets)' if ref $req eq 'ARRAY' && grep { ref } @$req;
     if (@bad) {
         Test::More::fail("$name - section(s) not supported by t/lib/Test/Nginx/Socket.pm: @bad");
+        return;
+    }
+
+    if (my ($count, $reason) = skip_block($block)) {
+        # as in the real one: nginx is left as it is, and each repetition
+        # counts the block's tests as skipped
+        for (1 .. $RepeatEach) {
+            SKIP: { Test::More::skip("$name - $reason", $count) }
+        }
         return;
     }
 
@@ -593,6 +604,54 @@ sub run_test ($) {
         stop_nginx() unless $UseHup;
         check_valgrind_log($name);
     }
+}
+
+# ==== skipping blocks (skip_eval, skip_nginx, skip_nginx2) ====
+
+sub canon_version { sprintf '%d.%03d%03d', @_ }
+
+# nginx's version compared to "x.y.z" with <, <=, > or >=; true for an
+# unknown version only with < or <=, as in the real one
+sub nginx_version_is {
+    my ($op, $ver) = @_;
+    return $op =~ /^</ unless defined $NginxVersion;
+    my $v = canon_version(split /\./, $ver);
+    return $op eq '<'  ? $NginxVersion <  $v : $op eq '<=' ? $NginxVersion <= $v
+         : $op eq '>'  ? $NginxVersion >  $v : $NginxVersion >= $v;
+}
+
+# The sections and their meaning as in the real one: "N: <perl code>"
+# (skip_eval: skip when the code is true), "N: <op> x.y.z[: reason]"
+# (skip_nginx), "N: <op> x.y.z and|or <op> x.y.z[: reason]" (skip_nginx2).
+# N tests are counted as skipped.  A skip_eval that is not "N: code" is
+# ignored, a skip_nginx or skip_nginx2 that is not as above bails out.
+# Returns (N, reason) when the block is to be skipped, else nothing.
+sub skip_block {
+    my $block = shift;
+    my $name = $block->name;
+    my ($count, $skip, $reason);
+    my $op = qr/([<>]=?)\s*(\d+\.\d+\.\d+)/;
+    if (defined $block->skip_eval && $block->skip_eval =~ /^\s*(\d+)\s*:\s*(.*)/s) {
+        my $code;
+        ($count, $code, $reason) = ($1, $2, 'skip_eval');
+        $skip = eval $code;
+        bail_out("$name - skip_eval - failed to eval the Perl code \"$code\": $@") if $@;
+    }
+    if (defined(my $spec = $block->skip_nginx)) {
+        my ($n, $op1, $v1, $why) = $spec =~ /^\s*(\d+)\s*:\s*$op(?:\s*:\s*(.*))?\s*$/
+            or bail_out("$name - Invalid --- skip_nginx spec: $spec");
+        ($count, $reason) = ($n, $why || "nginx version $op1 $v1");
+        $skip = 1 if nginx_version_is($op1, $v1);
+    } elsif (defined(my $spec2 = $block->skip_nginx2)) {
+        my ($n, $op1, $v1, $join, $op2, $v2, $why) =
+            $spec2 =~ /^\s*(\d+)\s*:\s*$op\s*(or|and)\s*$op(?:\s*:\s*(.*))?\s*$/
+            or bail_out("$name - Invalid --- skip_nginx2 spec: $spec2");
+        my ($x, $y) = (nginx_version_is($op1, $v1), nginx_version_is($op2, $v2));
+        ($count, $reason) = ($n, $why);
+        $skip = 1 if !defined $NginxVersion || ($join eq 'or' ? $x || $y : $x && $y);
+    }
+    return () unless $skip && defined $count;
+    return ($count, $reason // 'various reasons');
 }
 
 # Fails the block if valgrind.log got errors since the previous check.
@@ -1316,8 +1375,10 @@ ignore_response, wait, error_code, error_code_like, response_body,
 response_body_like, response_body_unlike, response_body_filters,
 response_headers,
 response_headers_like, error_log, no_error_log, grep_error_log,
-grep_error_log_out, must_die; ONLY, SKIP, LAST come from Test::Base.  Blocks
-using other sections of the real module fail.
+grep_error_log_out, must_die, skip_eval, skip_nginx, skip_nginx2 (as in the
+real one: skip_eval's Perl code is evaluated, the versions are compared
+with the nginx -V of TEST_NGINX_BINARY); ONLY, SKIP, LAST come from
+Test::Base.  Blocks using other sections of the real module fail.
 
 Environment: TEST_NGINX_BINARY, TEST_NGINX_LOAD_MODULES, TEST_NGINX_SERVER_PORT,
 TEST_NGINX_PORT, TEST_NGINX_CLIENT_PORT, TEST_NGINX_SERVROOT,
