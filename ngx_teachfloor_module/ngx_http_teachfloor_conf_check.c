@@ -202,26 +202,24 @@ static void
 ngx_http_teachfloor_check_server_rewrite(ngx_conf_t *cf,
     ngx_http_teachfloor_loc_conf_t *conf, ngx_http_core_loc_conf_t *clcf)
 {
+    void                       *conf_ctx;
     ngx_str_t                  *regex;
-    ngx_uint_t                  i, status, what;
+    ngx_uint_t                  status, what;
     ngx_array_t               **codes;
     ngx_http_core_srv_conf_t   *cscf;
 
     cscf = ngx_http_conf_get_module_srv_conf(cf, ngx_http_core_module);
 
-    for (i = 0; cf->cycle->modules[i]; i++) {
-        if (ngx_strcmp(cf->cycle->modules[i]->name, "ngx_http_rewrite_module")
-            == 0)
-        {
-            break;
-        }
-    }
+    /* the server's own configuration of the rewrite module */
 
-    if (cf->cycle->modules[i] == NULL) {
+    conf_ctx = cf->ctx;
+    cf->ctx = cscf->ctx;
+    codes = ngx_http_teachfloor_module_loc_conf(cf, "ngx_http_rewrite_module");
+    cf->ctx = conf_ctx;
+
+    if (codes == NULL) {
         return;
     }
-
-    codes = cscf->ctx->loc_conf[cf->cycle->modules[i]->ctx_index];
 
     what = ngx_http_teachfloor_scan_codes(*codes, &status, &regex);
 

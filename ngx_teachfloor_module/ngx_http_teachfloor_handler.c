@@ -905,12 +905,15 @@ ngx_http_teachfloor_verify(ngx_http_request_t *r,
         }
     }
 
+    block = NULL;
+
+    /* the keys of variable secrets made so far are wiped all the same */
+
     rc = ngx_http_teachfloor_candidates(r, tlcf, c, &n);
     if (rc != NGX_OK) {
-        return rc;
+        goto done;
     }
 
-    block = NULL;
     size = 0;
 
     for (cl = r->request_body ? r->request_body->bufs : NULL;
