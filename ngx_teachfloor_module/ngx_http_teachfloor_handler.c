@@ -546,6 +546,20 @@ ngx_http_teachfloor_body_handler(ngx_http_request_t *r)
 
     ngx_http_teachfloor_metrics_verdict(r, ctx);
 
+    /* store and forward: the app sees the event through the spool */
+
+    if (tlcf->spool) {
+        rc = ngx_http_teachfloor_spool_accept(r, tlcf, ctx);
+
+        if (rc != NGX_DONE) {
+            ngx_http_teachfloor_dedupe_release(ctx);
+            ctx->settled = 1;
+            ngx_http_finalize_request(r, rc);
+        }
+
+        return;
+    }
+
     /* on to the content handler, with the body kept for it */
 
     ctx->status = NGX_DECLINED;
@@ -1251,10 +1265,7 @@ static ngx_int_t
 ngx_http_teachfloor_answer(ngx_http_request_t *r,
     ngx_http_teachfloor_loc_conf_t *tlcf, ngx_http_teachfloor_ctx_t *ctx)
 {
-    ngx_int_t                      rc;
-    ngx_buf_t                     *b;
     ngx_uint_t                     level;
-    ngx_chain_t                    out;
     ngx_table_elt_t               *h;
     ngx_http_teachfloor_answer_t  *a;
 
@@ -1304,11 +1315,6 @@ ngx_http_teachfloor_answer(ngx_http_request_t *r,
         r->headers_out.status = a->status;
     }
 
-    r->headers_out.content_type = ngx_http_teachfloor_json_type;
-    r->headers_out.content_type_len = ngx_http_teachfloor_json_type.len;
-    r->headers_out.content_type_lowcase = NULL;
-    r->headers_out.content_length_n = a->body.len;
-
     if (ctx->result == NGX_HTTP_TF_METHOD_NOT_ALLOWED) {
         h = ngx_list_push(&r->headers_out.headers);
         if (h == NULL) {
@@ -1319,6 +1325,26 @@ ngx_http_teachfloor_answer(ngx_http_request_t *r,
         ngx_str_set(&h->key, "Allow");
         ngx_str_set(&h->value, "POST");
     }
+
+    return ngx_http_teachfloor_send_json(r, r->headers_out.status, &a->body);
+}
+
+
+/* one of the gate's small JSON answers, a static string */
+
+ngx_int_t
+ngx_http_teachfloor_send_json(ngx_http_request_t *r, ngx_uint_t status,
+    ngx_str_t *body)
+{
+    ngx_int_t     rc;
+    ngx_buf_t    *b;
+    ngx_chain_t   out;
+
+    r->headers_out.status = status;
+    r->headers_out.content_type = ngx_http_teachfloor_json_type;
+    r->headers_out.content_type_len = ngx_http_teachfloor_json_type.len;
+    r->headers_out.content_type_lowcase = NULL;
+    r->headers_out.content_length_n = body->len;
 
     rc = ngx_http_send_header(r);
 
@@ -1331,8 +1357,8 @@ ngx_http_teachfloor_answer(ngx_http_request_t *r,
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
 
-    b->pos = a->body.data;
-    b->last = a->body.data + a->body.len;
+    b->pos = body->data;
+    b->last = body->data + body->len;
     b->memory = 1;
     b->last_buf = 1;
     b->last_in_chain = 1;

@@ -450,7 +450,7 @@ ngx_http_teachfloor_metrics_handler(ngx_http_request_t *r)
         size += 2 * (NGX_HTTP_TF_LINE_LEN + 2 * shm_zone[i].shm.name.len);
     }
 
-    size += 4096
+    size += 4096 + ngx_http_teachfloor_spool_metrics_size()
             + (NGX_HTTP_TF_NRESULTS + 9) * NGX_HTTP_TF_LINE_LEN
             + (nsecrets + 1)
               * (NGX_HTTP_TF_LINE_LEN + 2 * NGX_HTTP_TF_METRICS_NAME_LEN)
@@ -471,6 +471,7 @@ ngx_http_teachfloor_metrics_handler(ngx_http_request_t *r)
 
     p = ngx_http_teachfloor_metrics_zones(p, b->end, 0);
     p = ngx_http_teachfloor_metrics_zones(p, b->end, 1);
+    p = ngx_http_teachfloor_spool_metrics(p, b->end);
 
     b->last = p;
     b->last_buf = (r == r->main) ? 1 : 0;

@@ -177,6 +177,20 @@ static ngx_command_t  ngx_http_teachfloor_commands[] = {
       0,
       NULL },
 
+    { ngx_string("teachfloor_spool_path"),
+      NGX_HTTP_MAIN_CONF|NGX_CONF_2MORE,
+      ngx_http_teachfloor_spool_path,
+      0,
+      0,
+      NULL },
+
+    { ngx_string("teachfloor_spool"),
+      NGX_HTTP_LOC_CONF|NGX_CONF_TAKE1,
+      ngx_http_teachfloor_spool,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      0,
+      NULL },
+
     { ngx_string("teachfloor_metrics"),
       NGX_HTTP_LOC_CONF|NGX_CONF_NOARGS,
       ngx_http_teachfloor_metrics,
@@ -210,7 +224,7 @@ ngx_module_t  ngx_http_teachfloor_module = {
     NGX_HTTP_MODULE,                       /* module type */
     NULL,                                  /* init master */
     ngx_http_teachfloor_init_module,       /* init module */
-    NULL,                                  /* init process */
+    ngx_http_teachfloor_spool_init_process, /* init process */
     NULL,                                  /* init thread */
     NULL,                                  /* exit thread */
     ngx_http_teachfloor_exit_process,      /* exit process */
@@ -321,6 +335,7 @@ ngx_http_teachfloor_create_loc_conf(ngx_conf_t *cf)
     conf->limit_dry_run = NGX_CONF_UNSET;
     conf->dedupe = NGX_CONF_UNSET_PTR;
     conf->timestamp_tolerance = NGX_CONF_UNSET;
+    conf->spool = NGX_CONF_UNSET_PTR;
 
     return conf;
 }
@@ -379,6 +394,16 @@ ngx_http_teachfloor_merge_loc_conf(ngx_conf_t *cf, void *parent, void *child)
     ngx_conf_merge_ptr_value(conf->dedupe, prev->dedupe, NULL);
     ngx_conf_merge_sec_value(conf->timestamp_tolerance,
                              prev->timestamp_tolerance, 0);
+
+    /* a nested location is no spool's: it delivers through one location */
+
+    if (conf->spool == NGX_CONF_UNSET_PTR) {
+        conf->spool = NULL;
+    }
+
+    if (ngx_http_teachfloor_spool_check_conf(cf, conf) != NGX_CONF_OK) {
+        return NGX_CONF_ERROR;
+    }
 
     if (ngx_http_teachfloor_limit_check_conf(cf, conf->limits)
         != NGX_CONF_OK)

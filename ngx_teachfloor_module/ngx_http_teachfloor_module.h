@@ -47,9 +47,13 @@ typedef enum {
 #define NGX_HTTP_TF_TEST_REJECT   2
 
 
+typedef struct ngx_http_teachfloor_spool_s  ngx_http_teachfloor_spool_t;
+
+
 typedef struct {
     ngx_flag_t                  metrics;    /* a teachfloor_metrics exists */
     ngx_shm_zone_t             *metrics_zone;
+    ngx_array_t                *spools;     /* ngx_http_teachfloor_spool_t * */
 } ngx_http_teachfloor_main_conf_t;
 
 
@@ -104,6 +108,9 @@ typedef struct {
     ngx_str_t                   dedupe_file;    /* where it is set */
     ngx_uint_t                  dedupe_line;
     time_t                      timestamp_tolerance;
+
+    /* store and forward: set in the gate's own location, not inherited */
+    ngx_http_teachfloor_spool_t  *spool;
 
     /* where "teachfloor_webhook" stands, for errors found at merge time */
     ngx_str_t                   file;
@@ -200,6 +207,20 @@ ngx_int_t ngx_http_teachfloor_dedupe_check(ngx_http_request_t *r,
 void ngx_http_teachfloor_dedupe_release(ngx_http_teachfloor_ctx_t *ctx);
 void ngx_http_teachfloor_dedupe_log(ngx_http_request_t *r,
     ngx_http_teachfloor_ctx_t *ctx, ngx_uint_t status);
+
+char *ngx_http_teachfloor_spool_path(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf);
+char *ngx_http_teachfloor_spool(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf);
+char *ngx_http_teachfloor_spool_check_conf(ngx_conf_t *cf,
+    ngx_http_teachfloor_loc_conf_t *conf);
+ngx_int_t ngx_http_teachfloor_spool_accept(ngx_http_request_t *r,
+    ngx_http_teachfloor_loc_conf_t *tlcf, ngx_http_teachfloor_ctx_t *ctx);
+ngx_int_t ngx_http_teachfloor_spool_init_process(ngx_cycle_t *cycle);
+size_t ngx_http_teachfloor_spool_metrics_size(void);
+u_char *ngx_http_teachfloor_spool_metrics(u_char *p, u_char *last);
+ngx_int_t ngx_http_teachfloor_send_json(ngx_http_request_t *r,
+    ngx_uint_t status, ngx_str_t *body);
 
 char *ngx_http_teachfloor_zone_param(ngx_conf_t *cf, ngx_str_t *value,
     ngx_str_t *name, ssize_t *size);
