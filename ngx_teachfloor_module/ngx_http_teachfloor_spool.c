@@ -1150,8 +1150,9 @@ ngx_http_teachfloor_spool_head(ngx_http_request_t *r,
     fields[7].len = r->uri.len;
     fields[8].data = r->args.data;
     fields[8].len = r->args.len;
-    fields[9].data = r->unparsed_uri.data;
-    fields[9].len = r->unparsed_uri.len;
+    /* as proxy_pass would take it: only while no rewrite changed it */
+    fields[9].data = r->valid_unparsed_uri ? r->unparsed_uri.data : NULL;
+    fields[9].len = r->valid_unparsed_uri ? r->unparsed_uri.len : 0;
 
     size = TF_SPOOL_FIRST_LEN
            + sizeof("accepted \n") - 1 + NGX_INT64_LEN
@@ -1454,6 +1455,14 @@ ngx_http_teachfloor_spool_init_process(ngx_cycle_t *cycle)
     ngx_http_core_main_conf_t        *cmcf;
     ngx_http_teachfloor_spool_t     **spools;
     ngx_http_teachfloor_main_conf_t  *tmcf;
+
+    /* not the cache manager and loader, which run this hook too */
+
+    if (ngx_process != NGX_PROCESS_WORKER
+        && ngx_process != NGX_PROCESS_SINGLE)
+    {
+        return NGX_OK;
+    }
 
     tmcf = ngx_http_cycle_get_module_main_conf(cycle,
                                                ngx_http_teachfloor_module);
@@ -2032,12 +2041,17 @@ ngx_http_teachfloor_spool_request(ngx_http_teachfloor_delivery_t *d,
     r->unparsed_uri.len = d->rec.unparsed.len;
     r->valid_unparsed_uri = (d->rec.unparsed.len != 0);
 
-    r->request_line.data = ngx_pnalloc(d->pool, d->rec.unparsed.len + 16);
+    /* proxy_pass with a URI replaces the location's part, as it did */
+    r->valid_location = 1;
+
+    r->request_line.data = ngx_pnalloc(d->pool, d->rec.unparsed.len
+                                                + d->rec.uri.len + 16);
     if (r->request_line.data == NULL) {
         return NGX_ERROR;
     }
 
-    p = ngx_sprintf(r->request_line.data, "POST %V HTTP/1.1", &r->unparsed_uri);
+    p = ngx_sprintf(r->request_line.data, "POST %V HTTP/1.1",
+                    r->valid_unparsed_uri ? &r->unparsed_uri : &r->uri);
     r->request_line.len = p - r->request_line.data;
 
     tp = ngx_timeofday();
