@@ -494,8 +494,8 @@ ngx_http_teachfloor_spool(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
     clcf = ngx_http_conf_get_module_loc_conf(cf, ngx_http_core_module);
 
     if (clcf->named || clcf->noname) {
-        return "cannot be used in a named location or an \"if\" block: a "
-               "delivery must find its location again by its URI";
+        return "cannot be used in a named location or an \"if\" block: "
+               "set it in the location itself";
     }
 
     name.data = value[1].data + 5;
