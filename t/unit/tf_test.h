@@ -103,6 +103,7 @@ void test_time(void);
 void test_envelope(void);
 void test_pattern(void);
 void test_prom(void);
+void test_spool(void);
 
 
 #endif /* _TF_TEST_H_INCLUDED_ */

@@ -69,6 +69,7 @@ main(int argc, char **argv)
         { "envelope", test_envelope },
         { "pattern", test_pattern },
         { "prom", test_prom },
+        { "spool", test_spool },
     };
 
     size_t         i;
