@@ -195,8 +195,8 @@ static void ngx_http_teachfloor_spool_settle(ngx_http_teachfloor_delivery_t *d,
 static void ngx_http_teachfloor_spool_release(ngx_event_t *ev);
 static void ngx_http_teachfloor_spool_free(ngx_http_teachfloor_delivery_t *d);
 static void ngx_http_teachfloor_spool_state(ngx_http_teachfloor_spool_t *spool,
-    const char *dir, u_char *name, ngx_uint_t attempts, int64_t due,
-    const char *error, ngx_log_t *log);
+    const char *dir, u_char *name, int64_t accepted, ngx_uint_t attempts,
+    int64_t due, const char *error, ngx_log_t *log);
 static ngx_chain_t *ngx_http_teachfloor_spool_discard(ngx_connection_t *c,
     ngx_chain_t *in, off_t limit);
 static ssize_t ngx_http_teachfloor_spool_discard_send(ngx_connection_t *c,
@@ -760,6 +760,13 @@ ngx_http_teachfloor_spool_read_state(ngx_http_teachfloor_spool_t *spool,
                 node->attempts = v;
             }
 
+        } else if (eol - p > 9 && ngx_strncmp(p, "accepted ", 9) == 0) {
+            v = ngx_atoi(p + 9, eol - p - 9);
+
+            if (v != NGX_ERROR && v > 0) {
+                node->accepted = v;
+            }
+
         } else if (eol - p > 5 && ngx_strncmp(p, "next ", 5) == 0) {
             v = ngx_atoi(p + 5, eol - p - 5);
 
@@ -1025,6 +1032,21 @@ ngx_http_teachfloor_spool_accept(ngx_http_request_t *r,
                                              &w->head_len);
     if (w->head == NULL) {
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    /* a record that delivery could not read back is not taken */
+
+    if (w->head_len > TF_SPOOL_HEAD_MAX) {
+        (void) ngx_atomic_fetch_add(&sh->refused[NGX_HTTP_TF_REFUSED_ERROR],
+                                    1);
+
+        ngx_log_error(NGX_LOG_ERR, r->connection->log, 0,
+                      "teachfloor spool \"%V\": the request's headers take "
+                      "%uz bytes, more than a record holds (%d): answered "
+                      "503", &spool->name, w->head_len, TF_SPOOL_HEAD_MAX);
+
+        ngx_http_teachfloor_spool_answer(w);
+        return NGX_DONE;
     }
 
     /* room in the index, and on disk as far as max_size says */
@@ -1611,10 +1633,17 @@ ngx_http_teachfloor_spool_requeue(ngx_http_teachfloor_spool_t *spool)
         node->accepted = ngx_hextoi(name, 13);
         node->due = ngx_http_teachfloor_spool_now();
 
-        /* a requeued event gets max_age again, counted from now */
+        /*
+         * A requeued event gets max_age again, counted from now, and kept
+         * in its state file for a restart.
+         */
 
         if (node->due - node->accepted >= (int64_t) spool->max_age * 1000) {
             node->accepted = node->due;
+
+            ngx_http_teachfloor_spool_state(spool, "queue", node->name,
+                                            node->accepted, 0, node->due,
+                                            NULL, spool->timer.log);
         }
 
         ngx_shmtx_lock(&spool->shpool->mutex);
@@ -2393,8 +2422,9 @@ ngx_http_teachfloor_spool_settle(ngx_http_teachfloor_delivery_t *d,
                           path, to);
 
         } else {
-            ngx_http_teachfloor_spool_state(spool, "dead", d->name, attempts,
-                                            0, error, &d->log);
+            ngx_http_teachfloor_spool_state(spool, "dead", d->name,
+                                            d->accepted, attempts, 0, error,
+                                            &d->log);
 
             p = ngx_snprintf(path, NGX_MAX_PATH - 1, "%V/queue/%s.state",
                              &spool->path, d->name);
@@ -2425,8 +2455,8 @@ ngx_http_teachfloor_spool_settle(ngx_http_teachfloor_delivery_t *d,
         due = deadline;
     }
 
-    ngx_http_teachfloor_spool_state(spool, "queue", d->name, attempts, due,
-                                    error, &d->log);
+    ngx_http_teachfloor_spool_state(spool, "queue", d->name, d->accepted,
+                                    attempts, due, error, &d->log);
 
     ngx_shmtx_lock(&spool->shpool->mutex);
 
@@ -2452,8 +2482,8 @@ ngx_http_teachfloor_spool_settle(ngx_http_teachfloor_delivery_t *d,
 
 static void
 ngx_http_teachfloor_spool_state(ngx_http_teachfloor_spool_t *spool,
-    const char *dir, u_char *name, ngx_uint_t attempts, int64_t due,
-    const char *error, ngx_log_t *log)
+    const char *dir, u_char *name, int64_t accepted, ngx_uint_t attempts,
+    int64_t due, const char *error, ngx_log_t *log)
 {
     u_char    *p;
     ngx_fd_t   fd;
@@ -2464,9 +2494,12 @@ ngx_http_teachfloor_spool_state(ngx_http_teachfloor_spool_t *spool,
                      dir, name);
     *p = '\0';
 
+    /* "accepted": a requeued event's max_age counts from its requeue */
+
     p = ngx_snprintf(state, sizeof(state), "attempts %ui\nnext %L\n"
-                     "last %L\nerror %s\n", attempts, due,
-                     ngx_http_teachfloor_spool_now(), error);
+                     "last %L\naccepted %L\nerror %s\n", attempts, due,
+                     ngx_http_teachfloor_spool_now(), accepted,
+                     error ? error : "");
 
     fd = ngx_open_file(path, NGX_FILE_WRONLY, NGX_FILE_TRUNCATE,
                        NGX_FILE_DEFAULT_ACCESS);
