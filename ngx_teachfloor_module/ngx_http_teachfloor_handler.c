@@ -186,6 +186,14 @@ ngx_http_teachfloor_handler(ngx_http_request_t *r)
      */
 
     if (r != r->main) {
+        ctx = ngx_http_get_module_ctx(r->main, ngx_http_teachfloor_module);
+
+        /* a spooled event on its way to the app: verified when it came */
+
+        if (ctx && ctx->delivery) {
+            return NGX_DECLINED;
+        }
+
         ngx_log_error(tlcf->log_level, r->connection->log, 0,
                       "teachfloor webhook refused: a gate does not serve "
                       "subrequests (\"%V\")", &r->uri);

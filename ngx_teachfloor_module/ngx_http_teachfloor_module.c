@@ -347,6 +347,8 @@ ngx_http_teachfloor_merge_loc_conf(ngx_conf_t *cf, void *parent, void *child)
     ngx_http_teachfloor_loc_conf_t *prev = parent;
     ngx_http_teachfloor_loc_conf_t *conf = child;
 
+    ngx_http_core_loc_conf_t  *clcf;
+
     ngx_conf_merge_value(conf->enable, prev->enable, 0);
     ngx_conf_merge_ptr_value(conf->secrets, prev->secrets, NULL);
 
@@ -395,10 +397,15 @@ ngx_http_teachfloor_merge_loc_conf(ngx_conf_t *cf, void *parent, void *child)
     ngx_conf_merge_sec_value(conf->timestamp_tolerance,
                              prev->timestamp_tolerance, 0);
 
-    /* a nested location is no spool's: it delivers through one location */
+    /*
+     * A nested location is no spool's: a spool delivers through one
+     * location.  An "if" block in it is part of that location.
+     */
 
     if (conf->spool == NGX_CONF_UNSET_PTR) {
-        conf->spool = NULL;
+        clcf = ngx_http_conf_get_module_loc_conf(cf, ngx_http_core_module);
+        conf->spool = (clcf->noname && prev->spool != NGX_CONF_UNSET_PTR)
+                      ? prev->spool : NULL;
     }
 
     if (ngx_http_teachfloor_spool_check_conf(cf, conf) != NGX_CONF_OK) {

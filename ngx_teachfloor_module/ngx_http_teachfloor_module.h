@@ -163,6 +163,7 @@ struct ngx_http_teachfloor_ctx_s {
 
     unsigned                    verified:1; /* envelope fields usable */
     unsigned                    settled:1;  /* its outcome counted */
+    unsigned                    delivery:1; /* a spooled event's delivery */
 
     u_char                      strings[NGX_HTTP_TF_CTX_STRINGS];
 

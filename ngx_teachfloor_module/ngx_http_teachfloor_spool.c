@@ -41,6 +41,7 @@
 
 
 typedef struct {
+    ngx_str_node_t                sn;         /* in sh->names, by name */
     ngx_queue_t                   queue;      /* in sh->due or sh->busy */
     int64_t                       accepted;   /* ms since 1970 */
     int64_t                       due;
@@ -60,6 +61,8 @@ typedef struct {
 
 
 typedef struct {
+    ngx_rbtree_t                  names;
+    ngx_rbtree_node_t             sentinel;
     ngx_queue_t                   due;        /* earliest due first */
     ngx_queue_t                   busy;
     ngx_uint_t                    events;
@@ -101,6 +104,7 @@ struct ngx_http_teachfloor_spool_s {
     /* in a worker */
     ngx_event_t                   timer;
     ngx_uint_t                    seq;
+    ngx_msec_t                    rescan;     /* when queue/ is read next */
 };
 
 
@@ -118,6 +122,7 @@ typedef struct {
     u_char                       *dir;
     ngx_err_t                     err;
     const char                   *failed;     /* the call that did */
+    ngx_event_t                   guard;      /* keeps an exiting worker */
 } ngx_http_teachfloor_spool_write_t;
 
 
@@ -153,6 +158,8 @@ static ngx_int_t ngx_http_teachfloor_spool_init_zone(ngx_shm_zone_t *shm_zone,
     void *data);
 static void ngx_http_teachfloor_spool_load(ngx_http_teachfloor_spool_t *spool,
     ngx_log_t *log);
+static ngx_http_teachfloor_spool_node_t *ngx_http_teachfloor_spool_node(
+    ngx_http_teachfloor_spool_t *spool, u_char *name, off_t size);
 static void ngx_http_teachfloor_spool_read_state(
     ngx_http_teachfloor_spool_t *spool,
     ngx_http_teachfloor_spool_node_t *node);
@@ -162,6 +169,11 @@ static int64_t ngx_http_teachfloor_spool_now(void);
 static void ngx_http_teachfloor_spool_insert(
     ngx_http_teachfloor_spool_sh_t *sh,
     ngx_http_teachfloor_spool_node_t *node);
+static ngx_int_t ngx_http_teachfloor_spool_index(
+    ngx_http_teachfloor_spool_t *spool,
+    ngx_http_teachfloor_spool_node_t *node);
+static void ngx_http_teachfloor_spool_rescan(
+    ngx_http_teachfloor_spool_t *spool);
 static void ngx_http_teachfloor_spool_remove(
     ngx_http_teachfloor_spool_t *spool,
     ngx_http_teachfloor_spool_node_t *node);
@@ -170,6 +182,7 @@ static u_char *ngx_http_teachfloor_spool_head(ngx_http_request_t *r,
     size_t *len);
 static void ngx_http_teachfloor_spool_write(void *data, ngx_log_t *log);
 #if (NGX_THREADS)
+static void ngx_http_teachfloor_spool_guard(ngx_event_t *ev);
 static void ngx_http_teachfloor_spool_written(ngx_event_t *ev);
 #endif
 static void ngx_http_teachfloor_spool_answer(
@@ -206,9 +219,6 @@ static u_char *ngx_http_teachfloor_spool_log_error(ngx_log_t *log, u_char *buf,
 
 
 ngx_uint_t  ngx_http_teachfloor_spool_tag;
-
-/* the first handler of the content phase: deliveries start there */
-static ngx_int_t  ngx_http_teachfloor_content_phase = -1;
 
 static ngx_msec_t  ngx_http_teachfloor_default_retries[] = {
     10000, 30000, 60000, 300000, 900000, 3600000
@@ -279,7 +289,8 @@ ngx_http_teachfloor_spool_path(ngx_conf_t *cf, ngx_command_t *cmd,
     ngx_str_t                    *value, name, s, threads;
     ngx_msec_t                    ms;
     ngx_uint_t                    i, nretries, pace;
-    ngx_http_teachfloor_spool_t  *spool;
+    ngx_http_teachfloor_spool_t  *spool, **spools;
+    ngx_http_teachfloor_main_conf_t  *tmcf;
     off_t                         max_size;
     time_t                        max_age;
     ngx_msec_t                    retries[NGX_HTTP_TF_SPOOL_RETRIES];
@@ -427,6 +438,26 @@ ngx_http_teachfloor_spool_path(ngx_conf_t *cf, ngx_command_t *cmd,
 
     if (ngx_conf_full_name(cf->cycle, &spool->path, 0) != NGX_OK) {
         return NGX_CONF_ERROR;
+    }
+
+    /* two zones in one directory would deliver each other's events */
+
+    tmcf = ngx_http_conf_get_module_main_conf(cf, ngx_http_teachfloor_module);
+    spools = tmcf->spools->elts;
+
+    for (i = 0; i < tmcf->spools->nelts; i++) {
+        if (spools[i] != spool && spools[i]->defined
+            && spools[i]->path.len == spool->path.len
+            && ngx_strncmp(spools[i]->path.data, spool->path.data,
+                           spool->path.len)
+               == 0)
+        {
+            ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                               "spool zones \"%V\" and \"%V\" have one "
+                               "path, \"%V\": each needs its own",
+                               &spools[i]->name, &spool->name, &spool->path);
+            return NGX_CONF_ERROR;
+        }
     }
 
     spool->max_size = max_size;
@@ -578,10 +609,33 @@ ngx_http_teachfloor_spool_init_zone(ngx_shm_zone_t *shm_zone, void *data)
 
     spool = shm_zone->data;
 
+    if (spool->ctx == NULL) {
+        ngx_log_error(NGX_LOG_WARN, shm_zone->shm.log, 0,
+                      "teachfloor spool \"%V\" is used by no location: its "
+                      "queued events wait in \"%V/queue\" until one says "
+                      "\"teachfloor_spool zone=%V\"", &spool->name,
+                      &spool->path, &spool->name);
+    }
+
     if (ospool) {
+        if (ospool->path.len != spool->path.len
+            || ngx_strncmp(ospool->path.data, spool->path.data,
+                           spool->path.len)
+               != 0)
+        {
+            ngx_log_error(NGX_LOG_EMERG, shm_zone->shm.log, 0,
+                          "teachfloor spool \"%V\" cannot move from \"%V\" "
+                          "to \"%V\" on a reload: its events wait in the "
+                          "first; give the new path a zone of its own",
+                          &spool->name, &ospool->path, &spool->path);
+            return NGX_ERROR;
+        }
+
         spool->sh = ospool->sh;
         spool->shpool = ospool->shpool;
-        return NGX_OK;
+
+        return ngx_http_teachfloor_spool_dirs(spool, spool->cycle,
+                                              shm_zone->shm.log);
     }
 
     spool->shpool = (ngx_slab_pool_t *) shm_zone->shm.addr;
@@ -600,6 +654,7 @@ ngx_http_teachfloor_spool_init_zone(ngx_shm_zone_t *shm_zone, void *data)
     spool->sh = sh;
     spool->shpool->data = sh;
 
+    ngx_rbtree_init(&sh->names, &sh->sentinel, ngx_str_rbtree_insert_value);
     ngx_queue_init(&sh->due);
     ngx_queue_init(&sh->busy);
 
@@ -711,6 +766,30 @@ ngx_http_teachfloor_spool_valid_name(u_char *name, size_t len)
     }
 
     return 1;
+}
+
+
+/* a node for a file found in a directory: its time is in its name */
+
+static ngx_http_teachfloor_spool_node_t *
+ngx_http_teachfloor_spool_node(ngx_http_teachfloor_spool_t *spool,
+    u_char *name, off_t size)
+{
+    ngx_http_teachfloor_spool_node_t  *node;
+
+    node = ngx_slab_alloc(spool->shpool,
+                          sizeof(ngx_http_teachfloor_spool_node_t));
+    if (node == NULL) {
+        return NULL;
+    }
+
+    ngx_memzero(node, sizeof(ngx_http_teachfloor_spool_node_t));
+    ngx_memcpy(node->name, name, NGX_HTTP_TF_SPOOL_NAME_LEN - 1);
+    node->size = size;
+    node->accepted = ngx_hextoi(name, 13);
+    node->due = node->accepted;
+
+    return node;
 }
 
 
@@ -870,25 +949,20 @@ ngx_http_teachfloor_spool_load(ngx_http_teachfloor_spool_t *spool,
                          &spool->path, name);
         *p = '\0';
 
-        if (ngx_de_info(path, &dir) == NGX_FILE_ERROR) {
+        if (ngx_de_info(path, &dir) == NGX_FILE_ERROR
+            || !ngx_de_is_file(&dir))
+        {
             continue;
         }
 
-        node = ngx_slab_alloc(spool->shpool,
-                              sizeof(ngx_http_teachfloor_spool_node_t));
+        node = ngx_http_teachfloor_spool_node(spool, name, ngx_de_size(&dir));
         if (node == NULL) {
             ngx_log_error(NGX_LOG_ALERT, log, 0,
                           "teachfloor spool \"%V\": the zone is too small "
-                          "for the events in queue/: the rest waits for a "
-                          "restart with a larger zone", &spool->name);
+                          "for the events in queue/: the rest are listed as "
+                          "the zone frees room", &spool->name);
             break;
         }
-
-        ngx_memzero(node, sizeof(ngx_http_teachfloor_spool_node_t));
-        ngx_memcpy(node->name, name, len);
-        node->size = ngx_de_size(&dir);
-        node->accepted = ngx_hextoi(name, 13);
-        node->due = node->accepted;
 
         ngx_http_teachfloor_spool_read_state(spool, node);
 
@@ -908,8 +982,11 @@ ngx_http_teachfloor_spool_load(ngx_http_teachfloor_spool_t *spool,
     ngx_qsort(np, nnodes, sizeof(void *), ngx_http_teachfloor_spool_cmp);
 
     for (i = 0; i < nnodes; i++) {
-        ngx_queue_insert_tail(&spool->sh->due, &np[i]->queue);
-        spool->sh->events++;
+        if (ngx_http_teachfloor_spool_index(spool, np[i]) != NGX_OK) {
+            ngx_slab_free(spool->shpool, np[i]);
+            continue;
+        }
+
         spool->sh->bytes += np[i]->size;
     }
 
@@ -956,6 +1033,37 @@ ngx_http_teachfloor_spool_insert(ngx_http_teachfloor_spool_sh_t *sh,
 }
 
 
+/*
+ * With the zone locked: the node waits, unless an event of that name is
+ * indexed already (a rescan found its file first); its bytes are the
+ * caller's to count.
+ */
+
+static ngx_int_t
+ngx_http_teachfloor_spool_index(ngx_http_teachfloor_spool_t *spool,
+    ngx_http_teachfloor_spool_node_t *node)
+{
+    uint32_t  hash;
+
+    node->sn.str.len = NGX_HTTP_TF_SPOOL_NAME_LEN - 1;
+    node->sn.str.data = node->name;
+
+    hash = ngx_crc32_short(node->name, NGX_HTTP_TF_SPOOL_NAME_LEN - 1);
+
+    if (ngx_str_rbtree_lookup(&spool->sh->names, &node->sn.str, hash)) {
+        return NGX_DECLINED;
+    }
+
+    node->sn.node.key = hash;
+
+    ngx_rbtree_insert(&spool->sh->names, &node->sn.node);
+    ngx_http_teachfloor_spool_insert(spool->sh, node);
+    spool->sh->events++;
+
+    return NGX_OK;
+}
+
+
 /* with the zone locked */
 
 static void
@@ -966,6 +1074,7 @@ ngx_http_teachfloor_spool_remove(ngx_http_teachfloor_spool_t *spool,
 
     sh = spool->sh;
 
+    ngx_rbtree_delete(&sh->names, &node->sn.node);
     ngx_queue_remove(&node->queue);
 
     if (node->owner) {
@@ -1061,6 +1170,12 @@ ngx_http_teachfloor_spool_accept(ngx_http_request_t *r,
     } else {
         w->node = ngx_slab_alloc_locked(spool->shpool,
                                     sizeof(ngx_http_teachfloor_spool_node_t));
+
+        /* reserved now: concurrent writes do not overrun max_size */
+
+        if (w->node) {
+            sh->bytes += w->head_len + body_len;
+        }
     }
 
     ngx_shmtx_unlock(&spool->shpool->mutex);
@@ -1115,6 +1230,16 @@ ngx_http_teachfloor_spool_accept(ngx_http_request_t *r,
         r->main->blocked++;
         r->aio = 1;
 
+        /*
+         * A pending task holds no timer: without one, a worker told to
+         * exit gracefully would not wait for the write and its answer.
+         */
+
+        w->guard.handler = ngx_http_teachfloor_spool_guard;
+        w->guard.data = w;
+        w->guard.log = r->connection->log;
+        ngx_add_timer(&w->guard, 60000);
+
         return NGX_DONE;
     }
 #endif
@@ -1143,11 +1268,12 @@ ngx_http_teachfloor_spool_head(ngx_http_request_t *r,
     ngx_table_elt_t  *h;
     tf_envelope_t    *env;
     u_char            addr[NGX_SOCKADDR_STRLEN];
-    tf_str_t          fields[10];
+    tf_str_t          fields[11];
 
     static const char  *keys[] = { "event", "id", "timestamp",
                                    "organization", "secret", "remote",
-                                   "local", "uri", "args", "unparsed" };
+                                   "local", "uri", "args", "unparsed",
+                                   "host" };
 
     env = &ctx->envelope;
 
@@ -1175,14 +1301,17 @@ ngx_http_teachfloor_spool_head(ngx_http_request_t *r,
     /* as proxy_pass would take it: only while no rewrite changed it */
     fields[9].data = r->valid_unparsed_uri ? r->unparsed_uri.data : NULL;
     fields[9].len = r->valid_unparsed_uri ? r->unparsed_uri.len : 0;
+    fields[10].data = r->headers_in.server.data;
+    fields[10].len = r->headers_in.server.len;
 
     size = TF_SPOOL_FIRST_LEN
            + sizeof("accepted \n") - 1 + NGX_INT64_LEN
            + sizeof("body \n") - 1 + NGX_OFF_T_LEN
            + sizeof("test 0\n") - 1
+           + sizeof("secret_no \n") - 1 + NGX_INT_T_LEN
            + 1 + 1;
 
-    for (k = 0; k < 10; k++) {
+    for (k = 0; k < 11; k++) {
         size += ngx_strlen(keys[k]) + 2
                 + tf_spool_escaped_len(fields[k].data, fields[k].len);
     }
@@ -1212,10 +1341,10 @@ ngx_http_teachfloor_spool_head(ngx_http_request_t *r,
 
     p = head + TF_SPOOL_FIRST_LEN;
 
-    p = ngx_sprintf(p, "accepted %L\nbody %O\ntest %d\n", accepted, body_len,
-                    env->test ? 1 : 0);
+    p = ngx_sprintf(p, "accepted %L\nbody %O\ntest %d\nsecret_no %ui\n",
+                    accepted, body_len, env->test ? 1 : 0, ctx->secret);
 
-    for (k = 0; k < 10; k++) {
+    for (k = 0; k < 11; k++) {
         p = ngx_sprintf(p, "%s ", keys[k]);
         p = tf_spool_escape(p, fields[k].data, fields[k].len);
         *p++ = '\n';
@@ -1375,6 +1504,13 @@ cleanup:
 #if (NGX_THREADS)
 
 static void
+ngx_http_teachfloor_spool_guard(ngx_event_t *ev)
+{
+    ngx_add_timer(ev, 60000);
+}
+
+
+static void
 ngx_http_teachfloor_spool_written(ngx_event_t *ev)
 {
     ngx_http_teachfloor_spool_write_t *w = ev->data;
@@ -1384,6 +1520,10 @@ ngx_http_teachfloor_spool_written(ngx_event_t *ev)
 
     r = w->r;
     c = r->connection;
+
+    if (w->guard.timer_set) {
+        ngx_del_timer(&w->guard);
+    }
 
     r->main->blocked--;
     r->aio = 0;
@@ -1418,9 +1558,12 @@ ngx_http_teachfloor_spool_answer(ngx_http_teachfloor_spool_write_t *w)
     if (w->node && w->failed == NULL) {
         ngx_shmtx_lock(&spool->shpool->mutex);
 
-        ngx_http_teachfloor_spool_insert(sh, w->node);
-        sh->events++;
-        sh->bytes += w->node->size;
+        if (ngx_http_teachfloor_spool_index(spool, w->node) != NGX_OK) {
+            /* a rescan indexed it already, with its bytes */
+            sh->bytes -= w->node->size;
+            ngx_slab_free_locked(spool->shpool, w->node);
+            w->node = NULL;
+        }
 
         ngx_shmtx_unlock(&spool->shpool->mutex);
 
@@ -1428,7 +1571,7 @@ ngx_http_teachfloor_spool_answer(ngx_http_teachfloor_spool_write_t *w)
 
         ngx_log_error(NGX_LOG_INFO, r->connection->log, 0,
                       "teachfloor spool \"%V\": queued %s",
-                      &spool->name, w->node->name);
+                      &spool->name, w->dst + spool->path.len + 7);
 
         /* a retry of this event is a duplicate from now on */
 
@@ -1446,7 +1589,11 @@ ngx_http_teachfloor_spool_answer(ngx_http_teachfloor_spool_write_t *w)
     }
 
     if (w->node) {
-        ngx_slab_free(spool->shpool, w->node);
+        ngx_shmtx_lock(&spool->shpool->mutex);
+        sh->bytes -= w->node->size;
+        ngx_slab_free_locked(spool->shpool, w->node);
+        ngx_shmtx_unlock(&spool->shpool->mutex);
+
         w->node = NULL;
 
         (void) ngx_atomic_fetch_add(&sh->refused[NGX_HTTP_TF_REFUSED_ERROR],
@@ -1473,8 +1620,6 @@ ngx_int_t
 ngx_http_teachfloor_spool_init_process(ngx_cycle_t *cycle)
 {
     ngx_uint_t                        i;
-    ngx_http_phase_handler_t         *ph;
-    ngx_http_core_main_conf_t        *cmcf;
     ngx_http_teachfloor_spool_t     **spools;
     ngx_http_teachfloor_main_conf_t  *tmcf;
 
@@ -1493,20 +1638,19 @@ ngx_http_teachfloor_spool_init_process(ngx_cycle_t *cycle)
         return NGX_OK;
     }
 
-    cmcf = ngx_http_cycle_get_module_main_conf(cycle, ngx_http_core_module);
-
-    ph = cmcf->phase_engine.handlers;
-
-    for (i = 0; ph[i].checker; i++) {
-        if (ph[i].checker == ngx_http_core_content_phase) {
-            ngx_http_teachfloor_content_phase = i;
-            break;
-        }
-    }
-
     spools = tmcf->spools->elts;
 
     for (i = 0; i < tmcf->spools->nelts; i++) {
+
+        /* its events wait on disk for a location to deliver them again */
+
+        if (spools[i]->ctx == NULL) {
+            continue;
+        }
+
+        /* what a process of another generation queued is found soon */
+        spools[i]->rescan = ngx_current_msec + 5000;
+
         spools[i]->timer.handler = ngx_http_teachfloor_spool_tick;
         spools[i]->timer.data = spools[i];
         spools[i]->timer.log = cycle->log;
@@ -1565,9 +1709,108 @@ ngx_http_teachfloor_spool_tick(ngx_event_t *ev)
 
     ngx_shmtx_unlock(&spool->shpool->mutex);
 
+    if ((ngx_msec_int_t) (ngx_current_msec - spool->rescan) >= 0) {
+        ngx_http_teachfloor_spool_rescan(spool);
+        spool->rescan = ngx_current_msec + 30000;
+    }
+
     ngx_http_teachfloor_spool_claim(spool);
 
     ngx_add_timer(ev, NGX_HTTP_TF_SPOOL_TICK);
+}
+
+
+/*
+ * Files in queue/ that the index does not list: queued by a process whose
+ * zone is gone (the old master's workers of a binary upgrade, a reload
+ * that changed the zone's size), or by a worker that exited before it
+ * could list its event.  Those written in the last seconds are left to
+ * their writer.
+ */
+
+static void
+ngx_http_teachfloor_spool_rescan(ngx_http_teachfloor_spool_t *spool)
+{
+    u_char                            *p, *name;
+    size_t                             len;
+    uint32_t                           hash;
+    ngx_str_t                          dname, key;
+    ngx_dir_t                          dir;
+    ngx_uint_t                         n;
+    ngx_str_node_t                    *found;
+    ngx_http_teachfloor_spool_node_t  *node;
+    u_char                             path[NGX_MAX_PATH];
+
+    p = ngx_snprintf(path, NGX_MAX_PATH - 1, "%V/queue", &spool->path);
+    *p = '\0';
+
+    dname.data = path;
+    dname.len = p - path;
+
+    if (ngx_open_dir(&dname, &dir) != NGX_OK) {
+        return;
+    }
+
+    n = 0;
+
+    while (ngx_read_dir(&dir) == NGX_OK) {
+        name = ngx_de_name(&dir);
+        len = ngx_de_namelen(&dir);
+
+        if (!ngx_http_teachfloor_spool_valid_name(name, len)) {
+            continue;
+        }
+
+        key.data = name;
+        key.len = len;
+        hash = ngx_crc32_short(name, len);
+
+        ngx_shmtx_lock(&spool->shpool->mutex);
+        found = ngx_str_rbtree_lookup(&spool->sh->names, &key, hash);
+        ngx_shmtx_unlock(&spool->shpool->mutex);
+
+        if (found) {
+            continue;
+        }
+
+        p = ngx_snprintf(path, NGX_MAX_PATH - 1, "%V/queue/%s",
+                         &spool->path, name);
+        *p = '\0';
+
+        if (ngx_de_info(path, &dir) == NGX_FILE_ERROR
+            || !ngx_de_is_file(&dir)
+            || ngx_time() - ngx_de_mtime(&dir) < 10)
+        {
+            continue;
+        }
+
+        node = ngx_http_teachfloor_spool_node(spool, name, ngx_de_size(&dir));
+        if (node == NULL) {
+            break;
+        }
+
+        ngx_http_teachfloor_spool_read_state(spool, node);
+
+        ngx_shmtx_lock(&spool->shpool->mutex);
+
+        if (ngx_http_teachfloor_spool_index(spool, node) == NGX_OK) {
+            spool->sh->bytes += node->size;
+            n++;
+
+        } else {
+            ngx_slab_free_locked(spool->shpool, node);
+        }
+
+        ngx_shmtx_unlock(&spool->shpool->mutex);
+    }
+
+    ngx_close_dir(&dir);
+
+    if (n) {
+        ngx_log_error(NGX_LOG_NOTICE, spool->timer.log, 0,
+                      "teachfloor spool \"%V\": %ui events found in queue/ "
+                      "that no process listed: queued", &spool->name, n);
+    }
 }
 
 
@@ -1610,12 +1853,17 @@ ngx_http_teachfloor_spool_requeue(ngx_http_teachfloor_spool_t *spool)
                          name);
         *p = '\0';
 
-        if (ngx_file_info(from, &fi) == NGX_FILE_ERROR) {
+        /* a file still being copied in waits for the next tick */
+
+        if (ngx_file_info(from, &fi) == NGX_FILE_ERROR
+            || !ngx_is_file(&fi)
+            || ngx_time() - ngx_file_mtime(&fi) < 2)
+        {
             continue;
         }
 
-        node = ngx_slab_alloc(spool->shpool,
-                              sizeof(ngx_http_teachfloor_spool_node_t));
+        node = ngx_http_teachfloor_spool_node(spool, name,
+                                              ngx_file_size(&fi));
         if (node == NULL) {
             break;
         }
@@ -1627,10 +1875,6 @@ ngx_http_teachfloor_spool_requeue(ngx_http_teachfloor_spool_t *spool)
             continue;
         }
 
-        ngx_memzero(node, sizeof(ngx_http_teachfloor_spool_node_t));
-        ngx_memcpy(node->name, name, len);
-        node->size = ngx_file_size(&fi);
-        node->accepted = ngx_hextoi(name, 13);
         node->due = ngx_http_teachfloor_spool_now();
 
         /*
@@ -1648,15 +1892,19 @@ ngx_http_teachfloor_spool_requeue(ngx_http_teachfloor_spool_t *spool)
 
         ngx_shmtx_lock(&spool->shpool->mutex);
 
-        ngx_http_teachfloor_spool_insert(spool->sh, node);
-        spool->sh->events++;
-        spool->sh->bytes += node->size;
+        if (ngx_http_teachfloor_spool_index(spool, node) == NGX_OK) {
+            spool->sh->bytes += node->size;
+            ngx_shmtx_unlock(&spool->shpool->mutex);
 
-        ngx_shmtx_unlock(&spool->shpool->mutex);
+        } else {
+            ngx_slab_free_locked(spool->shpool, node);
+            ngx_shmtx_unlock(&spool->shpool->mutex);
+            continue;
+        }
 
         ngx_log_error(NGX_LOG_NOTICE, spool->timer.log, 0,
                       "teachfloor spool \"%V\": %s requeued",
-                      &spool->name, node->name);
+                      &spool->name, name);
     }
 
     ngx_close_dir(&dir);
@@ -1674,9 +1922,7 @@ ngx_http_teachfloor_spool_claim(ngx_http_teachfloor_spool_t *spool)
     ngx_http_teachfloor_spool_sh_t    *sh;
     ngx_http_teachfloor_spool_node_t  *node, *claimed[16];
 
-    if (ngx_exiting || ngx_terminate || ngx_quit
-        || ngx_http_teachfloor_content_phase < 0)
-    {
+    if (ngx_exiting || ngx_terminate || ngx_quit || spool->ctx == NULL) {
         return;
     }
 
@@ -1754,6 +2000,11 @@ ngx_http_teachfloor_spool_deliver(ngx_http_teachfloor_spool_t *spool,
     if (rc == NGX_DECLINED) {
         /* delivered by another master's worker, or purged */
 
+        ngx_log_error(NGX_LOG_WARN, spool->timer.log, 0,
+                      "teachfloor spool \"%V\": %s is no longer in queue/ "
+                      "(delivered by another process, or removed): dropped",
+                      &spool->name, d->name);
+
         ngx_shmtx_lock(&spool->shpool->mutex);
         ngx_http_teachfloor_spool_remove(spool, node);
         ngx_shmtx_unlock(&spool->shpool->mutex);
@@ -1769,6 +2020,12 @@ ngx_http_teachfloor_spool_deliver(ngx_http_teachfloor_spool_t *spool,
 
     if (rc == NGX_OK) {
         rc = ngx_http_teachfloor_spool_request(d, head);
+
+        if (rc == NGX_ERROR) {
+            /* out of memory, say: tried again */
+            ngx_http_teachfloor_spool_free(d);
+            goto later;
+        }
     }
 
     if (rc != NGX_OK) {
@@ -1846,7 +2103,7 @@ ngx_http_teachfloor_spool_open(ngx_http_teachfloor_delivery_t *d,
     size_t               len;
     ssize_t              n;
     const char          *error;
-    ngx_file_info_t      fi;
+    ngx_file_info_t      fi, here;
     ngx_pool_cleanup_t  *cln;
     u_char               first[TF_SPOOL_FIRST_LEN];
 
@@ -1868,20 +2125,34 @@ ngx_http_teachfloor_spool_open(ngx_http_teachfloor_delivery_t *d,
     d->file.name.len = p - d->file.name.data - 1;
     d->file.log = d->spool->timer.log;
 
-    d->file.fd = ngx_open_file(d->file.name.data, NGX_FILE_RDONLY,
+    /* no FIFO someone put there may hold the worker */
+
+    d->file.fd = ngx_open_file(d->file.name.data,
+                               NGX_FILE_RDONLY|NGX_FILE_NONBLOCK,
                                NGX_FILE_OPEN, 0);
 
     if (d->file.fd == NGX_INVALID_FILE) {
         return (ngx_errno == NGX_ENOENT) ? NGX_DECLINED : NGX_BUSY;
     }
 
+    if (ngx_fd_info(d->file.fd, &fi) == NGX_FILE_ERROR || !ngx_is_file(&fi)) {
+        return NGX_ERROR;
+    }
+
     if (flock(d->file.fd, LOCK_EX|LOCK_NB) == -1) {
         return NGX_BUSY;
     }
 
-    /* delivered and unlinked while this process waited for the lock */
+    /*
+     * Delivered and removed, or moved to dead/ by a process of another
+     * generation, while this one opened it: the name no longer leads to
+     * this file.
+     */
 
-    if (ngx_fd_info(d->file.fd, &fi) == NGX_FILE_ERROR || fi.st_nlink == 0) {
+    if (ngx_file_info(d->file.name.data, &here) == NGX_FILE_ERROR
+        || ngx_file_uniq(&here) != ngx_file_uniq(&fi)
+        || fi.st_nlink == 0)
+    {
         return NGX_DECLINED;
     }
 
@@ -1913,10 +2184,13 @@ ngx_http_teachfloor_spool_open(ngx_http_teachfloor_delivery_t *d,
 
 
 /*
- * A request of the worker's own, with no client: the location's content
- * handler runs for it in a subrequest that starts at the content phase,
- * as a client's request that passed the gate would, with the record's
- * headers, body and $teachfloor_* values.
+ * A request of the worker's own, with no client, in the gate's server: a
+ * subrequest to the event's URI finds the location again (its regex
+ * captures too), runs the rewrite phase ("set", "if") and the location's
+ * content handler, as the client's request did after the gate, with the
+ * record's headers, body and $teachfloor_* values.  Subrequests skip the
+ * access phase, which the event passed when it came, and the gate
+ * declines them as deliveries.
  */
 
 static ngx_int_t
@@ -2093,8 +2367,13 @@ ngx_http_teachfloor_spool_request(ngx_http_teachfloor_delivery_t *d,
     r->logged = 1;
     r->read_event_handler = ngx_http_block_reading;
     r->write_event_handler = ngx_http_teachfloor_spool_finish;
-    r->phase_handler = ngx_http_teachfloor_content_phase;
-    r->content_handler = clcf->handler;
+
+    /*
+     * limit_req and limit_conn count clients: a delivery is paced by the
+     * spool, so it passes them as the client's request already did.
+     */
+    r->limit_req_status = 1;
+    r->limit_conn_status = 1;
 
     if (ngx_http_teachfloor_spool_headers(d, r) != NGX_OK) {
         return NGX_ERROR;
@@ -2110,7 +2389,26 @@ ngx_http_teachfloor_spool_request(ngx_http_teachfloor_delivery_t *d,
         return NGX_ERROR;
     }
 
-    if (d->rec.body_len) {
+    /* in memory when a client's would be: $request_body reads it there */
+
+    if (d->rec.body_len && d->rec.body_len <= (uint64_t) clcf->client_body_buffer_size) {
+        b->start = ngx_pnalloc(d->pool, d->rec.body_len);
+        if (b->start == NULL) {
+            return NGX_ERROR;
+        }
+
+        if (pread(d->file.fd, b->start, d->rec.body_len, d->rec.head_len)
+            != (ssize_t) d->rec.body_len)
+        {
+            return NGX_DECLINED;
+        }
+
+        b->pos = b->start;
+        b->last = b->start + d->rec.body_len;
+        b->end = b->last;
+        b->temporary = 1;
+
+    } else if (d->rec.body_len) {
         b->in_file = 1;
         b->file = &d->file;
         b->file_pos = d->rec.head_len;
@@ -2136,7 +2434,8 @@ ngx_http_teachfloor_spool_request(ngx_http_teachfloor_delivery_t *d,
     ctx->status = NGX_DECLINED;
     ctx->verified = 1;
     ctx->settled = 1;
-    ctx->secret = 1;
+    ctx->delivery = 1;
+    ctx->secret = d->rec.secret_no ? d->rec.secret_no : 1;
     ctx->envelope.event = d->rec.event;
     ctx->envelope.id = d->rec.id;
     ctx->envelope.time = d->rec.timestamp;
@@ -2154,15 +2453,15 @@ ngx_http_teachfloor_spool_request(ngx_http_teachfloor_delivery_t *d,
     d->ps.handler = ngx_http_teachfloor_spool_done;
     d->ps.data = d;
 
-    if (ngx_http_subrequest(r, &r->uri, &r->args, &sr, &d->ps,
-                            NGX_HTTP_SUBREQUEST_CLONE)
-        != NGX_OK)
-    {
+    if (ngx_http_subrequest(r, &r->uri, &r->args, &sr, &d->ps, 0) != NGX_OK) {
         return NGX_ERROR;
     }
 
-    /* the app's status is all a delivery needs of its answer */
-    sr->header_only = 1;
+    /* a subrequest is a GET of its own URI unless told otherwise */
+
+    sr->method = r->method;
+    sr->method_name = r->method_name;
+    sr->valid_unparsed_uri = r->valid_unparsed_uri;
 
     return NGX_OK;
 }
@@ -2181,6 +2480,11 @@ ngx_http_teachfloor_spool_headers(ngx_http_teachfloor_delivery_t *d,
     ngx_http_core_main_conf_t  *cmcf;
 
     cmcf = d->spool->ctx->main_conf[ngx_http_core_module.ctx_index];
+
+    /* $host as nginx made it of the client's Host: checked, lowercase */
+
+    r->headers_in.server.data = (u_char *) d->rec.host.data;
+    r->headers_in.server.len = d->rec.host.len;
 
     pos = d->rec.headers;
     last = d->rec.headers + d->rec.headers_len;
@@ -2219,7 +2523,6 @@ ngx_http_teachfloor_spool_headers(ngx_http_teachfloor_delivery_t *d,
         {
             if (r->headers_in.host == NULL) {
                 r->headers_in.host = h;
-                r->headers_in.server = h->value;
             }
 
             continue;
@@ -2245,11 +2548,27 @@ ngx_http_teachfloor_spool_done(ngx_http_request_t *r, void *data,
 {
     ngx_http_teachfloor_delivery_t *d = data;
 
+    ngx_http_upstream_t  *u;
+
     if (rc == NGX_AGAIN) {
         return rc;
     }
 
-    if (r->upstream && r->upstream->state && r->headers_out.status) {
+    u = r->upstream;
+
+    /*
+     * The app's own status, also when proxy_intercept_errors took it over;
+     * a status nginx made up for a refused connection or a timeout is no
+     * answer.  A content handler other than an upstream answers itself.
+     */
+
+    if (u && u->state && u->state->status
+        && u->state->header_time != (ngx_msec_t) -1)
+    {
+        d->status = u->state->status;
+        d->answered = 1;
+
+    } else if (u == NULL && r->headers_out.status) {
         d->status = r->headers_out.status;
         d->answered = 1;
 
@@ -2349,8 +2668,10 @@ ngx_http_teachfloor_spool_settle(ngx_http_teachfloor_delivery_t *d,
     u_char                             path[NGX_MAX_PATH];
     u_char                             to[NGX_MAX_PATH];
     u_char                             why[64];
+    u_char                             what[512];
 
     d->settled = 1;
+    d->log.action = "settling a spooled event's delivery";
 
     spool = d->spool;
     sh = spool->sh;
@@ -2416,12 +2737,7 @@ ngx_http_teachfloor_spool_settle(ngx_http_teachfloor_delivery_t *d,
                          d->name);
         *p = '\0';
 
-        if (ngx_rename_file(path, to) == NGX_FILE_ERROR) {
-            ngx_log_error(NGX_LOG_ALERT, &d->log, ngx_errno,
-                          ngx_rename_file_n " \"%s\" to \"%s\" failed",
-                          path, to);
-
-        } else {
+        if (ngx_rename_file(path, to) != NGX_FILE_ERROR) {
             ngx_http_teachfloor_spool_state(spool, "dead", d->name,
                                             d->accepted, attempts, 0, error,
                                             &d->log);
@@ -2431,22 +2747,39 @@ ngx_http_teachfloor_spool_settle(ngx_http_teachfloor_delivery_t *d,
             *p = '\0';
 
             (void) ngx_delete_file(path);
+
+            ngx_shmtx_lock(&spool->shpool->mutex);
+            ngx_http_teachfloor_spool_remove(spool, node);
+            ngx_shmtx_unlock(&spool->shpool->mutex);
+
+            (void) ngx_atomic_fetch_add(&sh->dead, 1);
+
+            /* the event's own strings escaped: one line, as written */
+
+            p = ngx_cpymem(what, "event \"", 7);
+            p = tf_event_name_escape(p, what + 200, d->rec.event.data,
+                                     ngx_min(d->rec.event.len, 64));
+            p = ngx_cpymem(p, "\", id \"", 7);
+            p = tf_event_name_escape(p, what + 400, d->rec.id.data,
+                                     ngx_min(d->rec.id.len, 64));
+            *p++ = '"';
+
+            ngx_log_error(NGX_LOG_ERR, &d->log, 0,
+                          "teachfloor spool \"%V\": gave up on %s (%*s) "
+                          "after %ui attempts in %T s, the last: %s; moved "
+                          "to dead/", &spool->name, d->name, p - what, what,
+                          attempts, (time_t) ((now - d->accepted) / 1000),
+                          error);
+            return;
         }
 
-        ngx_shmtx_lock(&spool->shpool->mutex);
-        ngx_http_teachfloor_spool_remove(spool, node);
-        ngx_shmtx_unlock(&spool->shpool->mutex);
+        /* kept, and tried again: a dead letter that is nowhere is lost */
 
-        (void) ngx_atomic_fetch_add(&sh->dead, 1);
+        ngx_log_error(NGX_LOG_ALERT, &d->log, ngx_errno,
+                      ngx_rename_file_n " \"%s\" to \"%s\" failed: the event "
+                      "stays queued", path, to);
 
-        ngx_log_error(NGX_LOG_ERR, &d->log, 0,
-                      "teachfloor spool \"%V\": gave up on %s (event "
-                      "\"%*s\", id \"%*s\") after %ui attempts in %T s, "
-                      "the last: %s; moved to dead/", &spool->name, d->name,
-                      ngx_min(d->rec.event.len, 64), d->rec.event.data,
-                      ngx_min(d->rec.id.len, 64), d->rec.id.data, attempts,
-                      (time_t) ((now - d->accepted) / 1000), error);
-        return;
+        deadline = now + spool->retries[spool->nretries - 1];
     }
 
     due = now + spool->retries[ngx_min(attempts, spool->nretries) - 1];
@@ -2469,7 +2802,9 @@ ngx_http_teachfloor_spool_settle(ngx_http_teachfloor_delivery_t *d,
 
     ngx_shmtx_unlock(&spool->shpool->mutex);
 
-    (void) ngx_atomic_fetch_add(&sh->retried[reason], 1);
+    if (reason != NGX_HTTP_TF_RETRY_NONE) {
+        (void) ngx_atomic_fetch_add(&sh->retried[reason], 1);
+    }
 
     ngx_log_error(NGX_LOG_WARN, &d->log, 0,
                   "teachfloor spool \"%V\": delivery of %s failed: %s; "

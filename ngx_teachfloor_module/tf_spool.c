@@ -176,6 +176,7 @@ static const tf_spool_field_t  tf_spool_fields[] = {
     { "uri", offsetof(tf_spool_record_t, uri) },
     { "args", offsetof(tf_spool_record_t, args) },
     { "unparsed", offsetof(tf_spool_record_t, unparsed) },
+    { "host", offsetof(tf_spool_record_t, host) },
     { NULL, 0 }
 };
 
@@ -242,6 +243,12 @@ tf_spool_head_parse(u_char *head, size_t len, tf_spool_record_t *rec,
             }
 
             seen |= 2;
+
+        } else if (klen == 9 && memcmp(p, "secret_no", 9) == 0) {
+            if (tf_spool_number(sp, eol - sp, &rec->secret_no) != 0) {
+                *error = "a bad secret number";
+                return -1;
+            }
 
         } else if (klen == 4 && memcmp(p, "test", 4) == 0) {
             rec->test = (eol - sp == 1 && *sp == '1');

@@ -48,7 +48,9 @@ typedef struct {
     tf_str_t        local;          /* the address it reached, with port */
     tf_str_t        uri;            /* decoded, as nginx matched it */
     tf_str_t        args;
-    tf_str_t        unparsed;       /* the request line's URI */
+    tf_str_t        unparsed;       /* the request line's URI, if valid */
+    tf_str_t        host;           /* $host: the Host nginx checked */
+    uint64_t        secret_no;      /* the secret's 1-based position */
     int             test;
     const u_char   *headers;        /* "Name: value\n" lines */
     size_t          headers_len;
