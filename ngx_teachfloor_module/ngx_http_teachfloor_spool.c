@@ -118,6 +118,9 @@ typedef struct {
     u_char                       *dir;
     ngx_err_t                     err;
     const char                   *failed;     /* the call that did */
+#if (NGX_THREADS)
+    ngx_event_t                   hold;       /* a worker's exit waits */
+#endif
 } ngx_http_teachfloor_spool_write_t;
 
 
@@ -171,6 +174,7 @@ static u_char *ngx_http_teachfloor_spool_head(ngx_http_request_t *r,
 static void ngx_http_teachfloor_spool_write(void *data, ngx_log_t *log);
 #if (NGX_THREADS)
 static void ngx_http_teachfloor_spool_written(ngx_event_t *ev);
+static void ngx_http_teachfloor_spool_hold(ngx_event_t *ev);
 #endif
 static void ngx_http_teachfloor_spool_answer(
     ngx_http_teachfloor_spool_write_t *w);
@@ -1093,6 +1097,19 @@ ngx_http_teachfloor_spool_accept(ngx_http_request_t *r,
         r->main->blocked++;
         r->aio = 1;
 
+        /*
+         * A request waiting on a thread has no timer, and a worker that
+         * shuts down gracefully (a reload) exits once no timer is left:
+         * without this one it would go with the write done or under way
+         * and the event in queue/ but neither answered nor in the index.
+         */
+
+        w->hold.handler = ngx_http_teachfloor_spool_hold;
+        w->hold.data = w;
+        w->hold.log = r->connection->log;
+
+        ngx_add_timer(&w->hold, 86400000);
+
         return NGX_DONE;
     }
 #endif
@@ -1365,8 +1382,25 @@ ngx_http_teachfloor_spool_written(ngx_event_t *ev)
     r->main->blocked--;
     r->aio = 0;
 
+    if (w->hold.timer_set) {
+        ngx_del_timer(&w->hold);
+    }
+
     ngx_http_teachfloor_spool_answer(w);
     ngx_http_run_posted_requests(c);
+}
+
+
+static void
+ngx_http_teachfloor_spool_hold(ngx_event_t *ev)
+{
+    /* a day for one write: the thread pool is stuck; keep waiting */
+
+    ngx_log_error(NGX_LOG_ALERT, ev->log, 0,
+                  "teachfloor spool: a write still runs in the thread pool "
+                  "after a day");
+
+    ngx_add_timer(ev, 86400000);
 }
 
 #endif
