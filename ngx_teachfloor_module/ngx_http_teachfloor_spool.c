@@ -1532,6 +1532,7 @@ ngx_http_teachfloor_spool_written(ngx_event_t *ev)
     ngx_http_run_posted_requests(c);
 }
 
+
 #endif
 
 
@@ -2379,7 +2380,14 @@ ngx_http_teachfloor_spool_request(ngx_http_teachfloor_delivery_t *d,
         return NGX_ERROR;
     }
 
-    /* the body, straight from the spool file */
+    /*
+     * The body: one that fits client_body_buffer_size is read into memory
+     * and goes out in one write with the request's head, as a client's
+     * body would; from the file it would go in a second write, which Nagle
+     * holds until the app acknowledges the first (up to a delayed ACK,
+     * 40 ms, per delivery on a kept-alive connection).  A larger body is
+     * sent straight from the spool file.
+     */
 
     rb = ngx_pcalloc(d->pool, sizeof(ngx_http_request_body_t));
     b = ngx_calloc_buf(d->pool);
@@ -2389,15 +2397,16 @@ ngx_http_teachfloor_spool_request(ngx_http_teachfloor_delivery_t *d,
         return NGX_ERROR;
     }
 
-    /* in memory when a client's would be: $request_body reads it there */
-
-    if (d->rec.body_len && d->rec.body_len <= (uint64_t) clcf->client_body_buffer_size) {
-        b->start = ngx_pnalloc(d->pool, d->rec.body_len);
+    if (d->rec.body_len
+        && d->rec.body_len <= (uint64_t) clcf->client_body_buffer_size)
+    {
+        b->start = ngx_pnalloc(d->pool, (size_t) d->rec.body_len);
         if (b->start == NULL) {
             return NGX_ERROR;
         }
 
-        if (pread(d->file.fd, b->start, d->rec.body_len, d->rec.head_len)
+        if (pread(d->file.fd, b->start, (size_t) d->rec.body_len,
+                  (off_t) d->rec.head_len)
             != (ssize_t) d->rec.body_len)
         {
             return NGX_DECLINED;
@@ -2406,7 +2415,7 @@ ngx_http_teachfloor_spool_request(ngx_http_teachfloor_delivery_t *d,
         b->pos = b->start;
         b->last = b->start + d->rec.body_len;
         b->end = b->last;
-        b->temporary = 1;
+        b->memory = 1;
 
     } else if (d->rec.body_len) {
         b->in_file = 1;
