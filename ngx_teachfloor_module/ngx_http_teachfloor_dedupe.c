@@ -283,11 +283,14 @@ ngx_http_teachfloor_dedupe_check_conf(ngx_conf_t *cf,
      * still at work: unless the upstream request goes on without the
      * client, the gate never learns that it was delivered.  The proxy
      * module's configuration begins with its ngx_http_upstream_conf_t.
+     * A spool answers the sender before the app is asked: no such case.
      */
 
     ucf = ngx_http_teachfloor_module_loc_conf(cf, "ngx_http_proxy_module");
 
-    if (ucf && ucf->upstream && ucf->ignore_client_abort != 1) {
+    if (ucf && ucf->upstream && ucf->ignore_client_abort != 1
+        && conf->spool == NULL)
+    {
         ngx_log_error(NGX_LOG_WARN, cf->log, 0,
                       "\"teachfloor_dedupe\" in %V:%ui without "
                       "\"proxy_ignore_client_abort on\": an event whose "

@@ -205,6 +205,8 @@ static ngx_int_t ngx_http_teachfloor_spool_done(ngx_http_request_t *r,
 static void ngx_http_teachfloor_spool_finish(ngx_http_request_t *r);
 static void ngx_http_teachfloor_spool_settle(ngx_http_teachfloor_delivery_t *d,
     const char *error);
+static void ngx_http_teachfloor_spool_unlink(
+    ngx_http_teachfloor_delivery_t *d);
 static void ngx_http_teachfloor_spool_release(ngx_event_t *ev);
 static void ngx_http_teachfloor_spool_free(ngx_http_teachfloor_delivery_t *d);
 static void ngx_http_teachfloor_spool_state(ngx_http_teachfloor_spool_t *spool,
@@ -2660,6 +2662,109 @@ ngx_http_teachfloor_spool_free(ngx_http_teachfloor_delivery_t *d)
 
 
 /*
+ * Removes a delivered event's files and closes it, which lets go of its
+ * lock only after the removal.  In the thread pool when there is one:
+ * freeing a file's blocks may wait on the disk (a file system mounted with
+ * "discard" does so in close()).
+ */
+
+typedef struct {
+    ngx_fd_t                      fd;
+    ngx_log_t                    *log;
+    u_char                        path[NGX_MAX_PATH];
+} ngx_http_teachfloor_spool_unlink_t;
+
+
+static void
+ngx_http_teachfloor_spool_remove_files(void *data, ngx_log_t *log)
+{
+    ngx_http_teachfloor_spool_unlink_t *u = data;
+
+    size_t  len;
+
+    if (ngx_delete_file(u->path) == NGX_FILE_ERROR) {
+        ngx_log_error(NGX_LOG_ALERT, log, ngx_errno,
+                      ngx_delete_file_n " \"%s\" failed: it may be "
+                      "delivered again", u->path);
+    }
+
+    len = ngx_strlen(u->path);
+    ngx_memcpy(u->path + len, ".state", sizeof(".state"));
+
+    (void) ngx_delete_file(u->path);
+
+    if (u->fd != NGX_INVALID_FILE) {
+        (void) ngx_close_file(u->fd);
+    }
+}
+
+
+#if (NGX_THREADS)
+
+static void
+ngx_http_teachfloor_spool_removed(ngx_event_t *ev)
+{
+    ngx_free(ev->data);
+}
+
+#endif
+
+
+static void
+ngx_http_teachfloor_spool_unlink(ngx_http_teachfloor_delivery_t *d)
+{
+    u_char                              *p;
+    ngx_http_teachfloor_spool_unlink_t  *u;
+#if (NGX_THREADS)
+    ngx_thread_task_t                   *task;
+
+    if (d->spool->thread_pool) {
+        task = ngx_calloc(sizeof(ngx_thread_task_t)
+                          + sizeof(ngx_http_teachfloor_spool_unlink_t),
+                          &d->log);
+
+        if (task) {
+            u = (ngx_http_teachfloor_spool_unlink_t *) (task + 1);
+            u->fd = d->file.fd;
+
+            p = ngx_snprintf(u->path, NGX_MAX_PATH - sizeof(".state"),
+                             "%V/queue/%s", &d->spool->path, d->name);
+            *p = '\0';
+
+            task->ctx = u;
+            task->handler = ngx_http_teachfloor_spool_remove_files;
+            task->event.data = task;
+            task->event.handler = ngx_http_teachfloor_spool_removed;
+            task->event.log = d->spool->timer.log;
+
+            if (ngx_thread_task_post(d->spool->thread_pool, task) == NGX_OK) {
+                /* the thread closes it */
+                d->file.fd = NGX_INVALID_FILE;
+                return;
+            }
+
+            ngx_free(task);
+        }
+    }
+#endif
+
+    u = ngx_palloc(d->pool, sizeof(ngx_http_teachfloor_spool_unlink_t));
+    if (u == NULL) {
+        return;
+    }
+
+    p = ngx_snprintf(u->path, NGX_MAX_PATH - sizeof(".state"),
+                     "%V/queue/%s", &d->spool->path, d->name);
+    *p = '\0';
+
+    /* closed with the pool */
+    u->fd = NGX_INVALID_FILE;
+
+    ngx_http_teachfloor_spool_remove_files(u, &d->log);
+}
+
+
+/*
  * A 2xx removes the event; anything else schedules the next attempt, or,
  * once the event is max_age old, moves it to dead/.
  */
@@ -2693,17 +2798,7 @@ ngx_http_teachfloor_spool_settle(ngx_http_teachfloor_delivery_t *d,
 
     if (error == NULL && d->status >= 200 && d->status < 300) {
 
-        if (ngx_delete_file(path) == NGX_FILE_ERROR) {
-            ngx_log_error(NGX_LOG_ALERT, &d->log, ngx_errno,
-                          ngx_delete_file_n " \"%s\" failed: it may be "
-                          "delivered again", path);
-        }
-
-        p = ngx_snprintf(path, NGX_MAX_PATH - 1, "%V/queue/%s.state",
-                         &spool->path, d->name);
-        *p = '\0';
-
-        (void) ngx_delete_file(path);
+        ngx_http_teachfloor_spool_unlink(d);
 
         ngx_shmtx_lock(&spool->shpool->mutex);
         ngx_http_teachfloor_spool_remove(spool, node);
