@@ -255,7 +255,11 @@ ngx_http_teachfloor_init_module(ngx_cycle_t *cycle)
 static ngx_int_t
 ngx_http_teachfloor_preconfiguration(ngx_conf_t *cf)
 {
-    return ngx_http_teachfloor_add_variables(cf);
+    if (ngx_http_teachfloor_add_variables(cf) != NGX_OK) {
+        return NGX_ERROR;
+    }
+
+    return ngx_http_teachfloor_spool_add_variable(cf);
 }
 
 
@@ -275,6 +279,13 @@ ngx_http_teachfloor_postconfiguration(ngx_conf_t *cf)
     }
 
     *h = ngx_http_teachfloor_handler;
+
+    h = ngx_array_push(&cmcf->phases[NGX_HTTP_REWRITE_PHASE].handlers);
+    if (h == NULL) {
+        return NGX_ERROR;
+    }
+
+    *h = ngx_http_teachfloor_spool_rewrite_handler;
 
     h = ngx_array_push(&cmcf->phases[NGX_HTTP_LOG_PHASE].handlers);
     if (h == NULL) {

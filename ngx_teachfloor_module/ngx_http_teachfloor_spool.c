@@ -208,6 +208,9 @@ static void ngx_http_teachfloor_spool_settle(ngx_http_teachfloor_delivery_t *d,
 static void ngx_http_teachfloor_spool_unlink(
     ngx_http_teachfloor_delivery_t *d);
 static void ngx_http_teachfloor_spool_release(ngx_event_t *ev);
+static void ngx_http_teachfloor_spool_forget(
+    ngx_http_teachfloor_delivery_t *d);
+static void ngx_http_teachfloor_spool_idle(ngx_event_t *ev);
 static void ngx_http_teachfloor_spool_free(ngx_http_teachfloor_delivery_t *d);
 static void ngx_http_teachfloor_spool_state(ngx_http_teachfloor_spool_t *spool,
     const char *dir, u_char *name, int64_t accepted, ngx_uint_t attempts,
@@ -225,6 +228,83 @@ ngx_uint_t  ngx_http_teachfloor_spool_tag;
 static ngx_msec_t  ngx_http_teachfloor_default_retries[] = {
     10000, 30000, 60000, 300000, 900000, 3600000
 };
+
+
+/*
+ * The URI and arguments a spooling gate's location was found with, before
+ * its own rewrite phase changed them ("rewrite ... break", "set $args"):
+ * a delivery runs that phase again from them.  Kept in a variable slot of
+ * the request, which no configuration can name.
+ */
+
+static ngx_int_t  ngx_http_teachfloor_spool_matched = NGX_ERROR;
+
+
+static ngx_int_t
+ngx_http_teachfloor_spool_matched_variable(ngx_http_request_t *r,
+    ngx_http_variable_value_t *v, uintptr_t data)
+{
+    v->not_found = 1;
+    return NGX_OK;
+}
+
+
+ngx_int_t
+ngx_http_teachfloor_spool_add_variable(ngx_conf_t *cf)
+{
+    ngx_http_variable_t  *var;
+
+    static ngx_str_t  name = ngx_string("teachfloor_spool_matched_uri");
+
+    var = ngx_http_add_variable(cf, &name, NGX_HTTP_VAR_NOHASH);
+    if (var == NULL) {
+        return NGX_ERROR;
+    }
+
+    var->get_handler = ngx_http_teachfloor_spool_matched_variable;
+
+    ngx_http_teachfloor_spool_matched = ngx_http_get_variable_index(cf,
+                                                                    &name);
+
+    return (ngx_http_teachfloor_spool_matched == NGX_ERROR) ? NGX_ERROR
+                                                            : NGX_OK;
+}
+
+
+/* first in the rewrite phase: this module's handlers run before the
+ * rewrite module's, which nginx registered earlier */
+
+ngx_int_t
+ngx_http_teachfloor_spool_rewrite_handler(ngx_http_request_t *r)
+{
+    ngx_str_t                       *matched;
+    ngx_http_variable_value_t       *v;
+    ngx_http_teachfloor_loc_conf_t  *tlcf;
+
+    tlcf = ngx_http_get_module_loc_conf(r, ngx_http_teachfloor_module);
+
+    if (tlcf->spool == NULL || r != r->main) {
+        return NGX_DECLINED;
+    }
+
+    matched = ngx_palloc(r->pool, 2 * sizeof(ngx_str_t));
+    if (matched == NULL) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    matched[0] = r->uri;
+    matched[1] = r->args;
+
+    v = &r->variables[ngx_http_teachfloor_spool_matched];
+
+    v->data = (u_char *) matched;
+    v->len = 2 * sizeof(ngx_str_t);
+    v->valid = 1;
+    v->no_cacheable = 0;
+    v->not_found = 0;
+
+    return NGX_DECLINED;
+}
 
 
 static ngx_http_teachfloor_spool_t *
@@ -1268,7 +1348,9 @@ ngx_http_teachfloor_spool_head(ngx_http_request_t *r,
     ngx_uint_t        i, k;
     ngx_list_part_t  *part;
     ngx_table_elt_t  *h;
+    ngx_str_t        *matched;
     tf_envelope_t    *env;
+    ngx_http_variable_value_t  *v;
     u_char            addr[NGX_SOCKADDR_STRLEN];
     tf_str_t          fields[11];
 
@@ -1296,10 +1378,15 @@ ngx_http_teachfloor_spool_head(ngx_http_request_t *r,
     fields[5].len = r->connection->addr_text.len;
     fields[6].data = local.data;
     fields[6].len = local.len;
-    fields[7].data = r->uri.data;
-    fields[7].len = r->uri.len;
-    fields[8].data = r->args.data;
-    fields[8].len = r->args.len;
+    /* as the location was found with, for its rewrite phase to run again */
+
+    v = &r->variables[ngx_http_teachfloor_spool_matched];
+    matched = (v->valid && !v->not_found) ? (ngx_str_t *) v->data : NULL;
+
+    fields[7].data = matched ? matched[0].data : r->uri.data;
+    fields[7].len = matched ? matched[0].len : r->uri.len;
+    fields[8].data = matched ? matched[1].data : r->args.data;
+    fields[8].len = matched ? matched[1].len : r->args.len;
     /* as proxy_pass would take it: only while no rewrite changed it */
     fields[9].data = r->valid_unparsed_uri ? r->unparsed_uri.data : NULL;
     fields[9].len = r->valid_unparsed_uri ? r->unparsed_uri.len : 0;
@@ -2187,13 +2274,14 @@ ngx_http_teachfloor_spool_open(ngx_http_teachfloor_delivery_t *d,
 
 
 /*
- * A request of the worker's own, with no client, in the gate's server: a
- * subrequest to the event's URI finds the location again (its regex
- * captures too), runs the rewrite phase ("set", "if") and the location's
- * content handler, as the client's request did after the gate, with the
- * record's headers, body and $teachfloor_* values.  Subrequests skip the
- * access phase, which the event passed when it came, and the gate
- * declines them as deliveries.
+ * A request of the worker's own, with no client, in the spool's location
+ * (not one found anew: a reload may have given its URI to another): a
+ * subrequest that starts at the location's rewrite phase, with the URI and
+ * the regex captures the location was found with, so that "set", "if" and
+ * "rewrite ... break" act as they did, then the location's content
+ * handler, with the record's headers, body and $teachfloor_* values.
+ * Subrequests skip the access phase, which the event passed when it came,
+ * and the gate declines them as deliveries.
  */
 
 static ngx_int_t
@@ -2209,6 +2297,7 @@ ngx_http_teachfloor_spool_request(ngx_http_teachfloor_delivery_t *d,
     ngx_http_request_body_t    *rb;
     ngx_http_core_loc_conf_t   *clcf;
     ngx_http_core_main_conf_t  *cmcf;
+    ngx_int_t                   rc;
     ngx_time_t                 *tp;
     ngx_http_teachfloor_ctx_t  *ctx;
 
@@ -2251,8 +2340,10 @@ ngx_http_teachfloor_spool_request(ngx_http_teachfloor_delivery_t *d,
 
     d->rev.data = c;
     d->rev.log = &d->log;
+    d->rev.handler = ngx_http_teachfloor_spool_idle;
     d->wev.data = c;
     d->wev.log = &d->log;
+    d->wev.handler = ngx_http_teachfloor_spool_idle;
 
     /* never in the event loop: there is no socket to add to it */
     d->rev.active = 1;
@@ -2370,6 +2461,19 @@ ngx_http_teachfloor_spool_request(ngx_http_teachfloor_delivery_t *d,
     r->logged = 1;
     r->read_event_handler = ngx_http_block_reading;
     r->write_event_handler = ngx_http_teachfloor_spool_finish;
+    r->phase_handler = cmcf->phase_engine.location_rewrite_index;
+    r->content_handler = clcf->handler;
+
+#if (NGX_PCRE)
+    if (clcf->regex) {
+        rc = ngx_http_regex_exec(r, clcf->regex, &r->uri);
+
+        if (rc != NGX_OK) {
+            /* a reload changed the pattern: the event is not for it */
+            return (rc == NGX_DECLINED) ? NGX_DECLINED : NGX_ERROR;
+        }
+    }
+#endif
 
     /*
      * limit_req and limit_conn count clients: a delivery is paced by the
@@ -2383,12 +2487,13 @@ ngx_http_teachfloor_spool_request(ngx_http_teachfloor_delivery_t *d,
     }
 
     /*
-     * The body: one that fits client_body_buffer_size is read into memory
-     * and goes out in one write with the request's head, as a client's
-     * body would; from the file it would go in a second write, which Nagle
-     * holds until the app acknowledges the first (up to a delayed ACK,
-     * 40 ms, per delivery on a kept-alive connection).  A larger body is
-     * sent straight from the spool file.
+     * The body, read into memory: sent with the request's head in one
+     * write (from a file it would go in a second, which Nagle holds until
+     * the app acknowledges the first: up to a delayed ACK, 40 ms), seen by
+     * $request_body, and sent again whole if the upstream moves to its next
+     * server, which rewinds a file buffer to the file's start, where the
+     * record's head is.  A delivery holds at most the largest event nginx
+     * takes (client_max_body_size), and the pace bounds how many run.
      */
 
     rb = ngx_pcalloc(d->pool, sizeof(ngx_http_request_body_t));
@@ -2399,9 +2504,7 @@ ngx_http_teachfloor_spool_request(ngx_http_teachfloor_delivery_t *d,
         return NGX_ERROR;
     }
 
-    if (d->rec.body_len
-        && d->rec.body_len <= (uint64_t) clcf->client_body_buffer_size)
-    {
+    if (d->rec.body_len) {
         b->start = ngx_pnalloc(d->pool, (size_t) d->rec.body_len);
         if (b->start == NULL) {
             return NGX_ERROR;
@@ -2418,12 +2521,6 @@ ngx_http_teachfloor_spool_request(ngx_http_teachfloor_delivery_t *d,
         b->last = b->start + d->rec.body_len;
         b->end = b->last;
         b->memory = 1;
-
-    } else if (d->rec.body_len) {
-        b->in_file = 1;
-        b->file = &d->file;
-        b->file_pos = d->rec.head_len;
-        b->file_last = d->rec.head_len + d->rec.body_len;
     }
 
     b->last_buf = 1;
@@ -2464,15 +2561,12 @@ ngx_http_teachfloor_spool_request(ngx_http_teachfloor_delivery_t *d,
     d->ps.handler = ngx_http_teachfloor_spool_done;
     d->ps.data = d;
 
-    if (ngx_http_subrequest(r, &r->uri, &r->args, &sr, &d->ps, 0) != NGX_OK) {
+    if (ngx_http_subrequest(r, &r->uri, &r->args, &sr, &d->ps,
+                            NGX_HTTP_SUBREQUEST_CLONE)
+        != NGX_OK)
+    {
         return NGX_ERROR;
     }
-
-    /* a subrequest is a GET of its own URI unless told otherwise */
-
-    sr->method = r->method;
-    sr->method_name = r->method_name;
-    sr->valid_unparsed_uri = r->valid_unparsed_uri;
 
     return NGX_OK;
 }
@@ -2511,6 +2605,9 @@ ngx_http_teachfloor_spool_headers(ngx_http_teachfloor_delivery_t *d,
         h->key.len = name.len;
         h->value.data = (u_char *) value.data;
         h->value.len = value.len;
+
+        /* in place of the line's end: nginx's header handlers expect it */
+        h->value.data[h->value.len] = '\0';
 #if (nginx_version >= 1023000)
         h->next = NULL;
 #endif
@@ -2619,6 +2716,40 @@ ngx_http_teachfloor_spool_finish(ngx_http_request_t *r)
 }
 
 
+/*
+ * The fake connection's events: nginx may have set a timer on one (the
+ * send timeout of a subrequest that waited for its own, say) or posted it;
+ * neither may outlive the memory they are in.
+ */
+
+static void
+ngx_http_teachfloor_spool_forget(ngx_http_teachfloor_delivery_t *d)
+{
+    if (d->rev.timer_set) {
+        ngx_del_timer(&d->rev);
+    }
+
+    if (d->wev.timer_set) {
+        ngx_del_timer(&d->wev);
+    }
+
+    if (d->rev.posted) {
+        ngx_delete_posted_event(&d->rev);
+    }
+
+    if (d->wev.posted) {
+        ngx_delete_posted_event(&d->wev);
+    }
+}
+
+
+static void
+ngx_http_teachfloor_spool_idle(ngx_event_t *ev)
+{
+    /* no socket: nothing to read or write */
+}
+
+
 static void
 ngx_http_teachfloor_spool_release(ngx_event_t *ev)
 {
@@ -2632,6 +2763,7 @@ ngx_http_teachfloor_spool_release(ngx_event_t *ev)
         ngx_http_teachfloor_spool_free(d);
 
     } else {
+        ngx_http_teachfloor_spool_forget(d);
         ngx_free(d);
     }
 
@@ -2645,6 +2777,8 @@ ngx_http_teachfloor_spool_free(ngx_http_teachfloor_delivery_t *d)
     ngx_http_cleanup_t  *cln;
 
     d->freeing = 1;
+
+    ngx_http_teachfloor_spool_forget(d);
 
     if (d->r) {
         for (cln = d->r->cleanup; cln; cln = cln->next) {
