@@ -2048,6 +2048,13 @@ ngx_http_teachfloor_spool_request(ngx_http_teachfloor_delivery_t *d,
     r->http_state = NGX_HTTP_PROCESS_REQUEST_STATE;
     r->internal = 1;
     r->logged = 1;
+
+    /*
+     * in the spool's location as if nginx had matched it: proxy_pass with
+     * a URI part ("proxy_pass http://app/app;") replaces the location's
+     * part of the URI only for a request with a valid location
+     */
+    r->valid_location = 1;
     r->read_event_handler = ngx_http_block_reading;
     r->write_event_handler = ngx_http_teachfloor_spool_finish;
     r->phase_handler = ngx_http_teachfloor_content_phase;
