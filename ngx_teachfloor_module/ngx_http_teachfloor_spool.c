@@ -1596,6 +1596,14 @@ ngx_http_teachfloor_spool_requeue(ngx_http_teachfloor_spool_t *spool)
             continue;
         }
 
+        /* a dead letter's state says why it died: it is no longer dead */
+
+        p = ngx_snprintf(from, NGX_MAX_PATH - 1, "%V/dead/%s.state",
+                         &spool->path, name);
+        *p = '\0';
+
+        (void) ngx_delete_file(from);
+
         ngx_memzero(node, sizeof(ngx_http_teachfloor_spool_node_t));
         ngx_memcpy(node->name, name, len);
         node->size = ngx_file_size(&fi);
