@@ -1,0 +1,200 @@
+package SpoolTest;
+
+# Helpers of the store-and-forward tests (t/10x-spool*.t): the app behind the
+# spool (t/inc/spool-app.pl, a real HTTP server that can be down, failing,
+# slow, and that records what it receives), waiting with a deadline, and a
+# snapshot of what a user relies on (what the app received, the files in the
+# spool's directories, the spool's metrics) written to the html dir, where
+# a block's "GET /snapshot" reads it.
+#
+# The spool and the app live in directories of their own, outside the
+# server root that the runners empty between blocks: a spool must outlive
+# nginx restarts.  Their paths reach nginx.conf as $TEST_NGINX_SPOOL_DIR and
+# $TEST_NGINX_APP_DIR.
+
+use strict;
+use warnings;
+
+use Exporter 'import';
+use File::Temp qw(tempdir);
+use FindBin;
+use IO::Socket::INET;
+use POSIX ();
+use Time::HiRes qw(sleep time);
+
+our @EXPORT = qw(app_start app_stop app_set app_reset app_requests
+                 app_pids wait_until snapshot spool_names nginx_pids);
+
+our $SpoolDir;
+our $AppDir;
+my $app_pid;
+
+BEGIN {
+    $SpoolDir = $ENV{TEST_NGINX_SPOOL_DIR}
+        ||= tempdir('tf-spool-XXXXXX', TMPDIR => 1, CLEANUP => 1);
+    $AppDir = $ENV{TEST_NGINX_APP_DIR}
+        ||= tempdir('tf-app-XXXXXX', TMPDIR => 1, CLEANUP => 1);
+}
+
+sub write_file {
+    my ($path, $content) = @_;
+    open my $fh, '>', $path or die "$path: $!";
+    print $fh $content;
+    close $fh;
+}
+
+sub read_file {
+    my ($path) = @_;
+    open my $fh, '<:raw', $path or return '';
+    local $/;
+    my $s = <$fh>;
+    close $fh;
+    return $s // '';
+}
+
+# the app listens (again); waits until its socket is there
+sub app_start {
+    return if $app_pid;
+    my $pid = fork // die "fork: $!";
+    if ($pid == 0) {
+        exec $^X, "$FindBin::Bin/inc/spool-app.pl", $AppDir
+            or POSIX::_exit(1);
+    }
+    $app_pid = $pid;
+    wait_until(sub { -S "$AppDir/app.sock" }, 5)
+        or die "the app did not start: see $AppDir";
+}
+
+# the app is gone: connections to it are refused
+sub app_stop {
+    return unless $app_pid;
+    kill 'TERM', $app_pid;
+    waitpid $app_pid, 0;
+    undef $app_pid;
+    unlink "$AppDir/app.sock";
+}
+
+# app_set(status => 503, delay => 1)
+sub app_set {
+    my (%set) = @_;
+    write_file("$AppDir/$_", "$set{$_}\n") for keys %set;
+}
+
+# forgets what the app received; it answers 200 at once again
+sub app_reset {
+    unlink map { "$AppDir/$_" } qw(requests pids max active status delay);
+}
+
+sub app_requests {
+    my @lines = split /\n/, read_file("$AppDir/requests");
+    return @lines;
+}
+
+# the pids of the processes that connected to the app, in order
+sub app_pids {
+    return split /\n/, read_file("$AppDir/pids");
+}
+
+# true once CODE is, false if it is not within SECONDS (default 10)
+sub wait_until {
+    my ($code, $seconds) = @_;
+    my $deadline = time + ($seconds || 10);
+    while (time < $deadline) {
+        return 1 if $code->();
+        sleep 0.05;
+    }
+    return $code->() ? 1 : 0;
+}
+
+# the files in one of a spool's directories, sorted
+sub spool_names {
+    my ($zone, $dir) = @_;
+    opendir my $dh, "$SpoolDir/$zone/$dir" or return ();
+    my @names = sort grep { !/^\./ } readdir $dh;
+    closedir $dh;
+    return @names;
+}
+
+sub metrics {
+    my ($zone) = @_;
+    my $port = Test::Nginx::Socket::server_port_for_client();
+    my $s = IO::Socket::INET->new(PeerAddr => '127.0.0.1', PeerPort => $port,
+                                  Timeout => 5)
+        or return "metrics: $!\n";
+    print $s "GET /metrics HTTP/1.0\r\nHost: localhost\r\n\r\n";
+    local $/;
+    my $answer = <$s> // '';
+    # counters and the gauges a test can know; not the ages and sums
+    my @lines = grep { /^teachfloor_spool_/ && /zone="\Q$zone\E"/
+                       && !/oldest_age|delivery_seconds_sum/ }
+                split /\r?\n/, $answer;
+    # the bytes gauge against the files in queue/ (their sizes vary with
+    # the headers): "SIZE(queue)" when it is their sum
+    my $size = 0;
+    $size += -s "$SpoolDir/$zone/queue/$_"
+        for grep { !/\.state$/ } spool_names($zone, 'queue');
+    s/^(teachfloor_spool_bytes\S+) (\d+)$/$1 SIZE(queue)/
+        for grep { $size && /^teachfloor_spool_bytes\S+ $size$/ } @lines;
+    return join '', map { "$_\n" } @lines;
+}
+
+# Writes html/snapshot: what the app received, the files in the spool
+# ZONE's directories and its metrics.  Event files are named E1, E2, ... in
+# the order they were accepted (their names are the acceptance time in ms,
+# the pid and a sequence number); so are the bodies and events' ids the
+# app saw, in full.
+sub snapshot {
+    my ($zone, %with) = @_;
+    my (%alias, @all);
+    for my $dir (qw(tmp queue dead requeue)) {
+        push @all, map { /^([0-9a-f-]{31})/ ? $1 : () }
+                   spool_names($zone, $dir);
+    }
+    my $n = 0;
+    $alias{$_} //= 'E' . ++$n for sort @all;
+    my $out = '';
+    $out .= "app: $_\n" for app_requests();
+    for my $dir (qw(tmp queue dead requeue)) {
+        my @names = map { s/^([0-9a-f-]{31})/$alias{$1}/r }
+                    spool_names($zone, $dir);
+        $out .= "$dir:" . join('', map { " $_" } @names) . "\n";
+    }
+    # what the state files say: the attempts and the last error
+    for my $dir (qw(queue dead)) {
+        for my $name (grep { /\.state$/ } spool_names($zone, $dir)) {
+            my $state = read_file("$SpoolDir/$zone/$dir/$name");
+            my ($attempts) = $state =~ /^attempts (.*)$/m;
+            my ($error) = $state =~ /^error (.*)$/m;
+            (my $alias = $name) =~ s/^([0-9a-f-]{31})/$alias{$1}/;
+            $out .= "$dir/$alias: attempts " . ($attempts // '?')
+                    . ", error " . ($error // '?') . "\n";
+        }
+    }
+    if ($with{max}) {
+        $out .= "app at once: " . (read_file("$AppDir/max") =~ /(\d+)/
+                                   ? $1 : 0) . "\n";
+    }
+    $out .= metrics($zone);
+    write_file(Test::Nginx::Socket::html_dir() . "/snapshot", $out);
+    return $out;
+}
+
+# the pids of nginx's master and workers, master first
+sub nginx_pids {
+    my $pidfile = Test::Nginx::Socket::server_root() . "/logs/nginx.pid";
+    my ($master) = read_file($pidfile) =~ /(\d+)/ or return ();
+    my @workers;
+    for my $stat (glob "/proc/[0-9]*/stat") {
+        my $s = read_file($stat);
+        push @workers, $1 if $s =~ /^(\d+) \(.*\) \S+ (\d+)/ && $2 == $master;
+    }
+    return ($master, @workers);
+}
+
+my $parent = $$;
+
+END {
+    app_stop() if $$ == $parent;
+}
+
+1;
