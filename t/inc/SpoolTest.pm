@@ -22,8 +22,11 @@ use IO::Socket::INET;
 use POSIX ();
 use Time::HiRes qw(sleep time);
 
+use TeachfloorTest ();
+
 our @EXPORT = qw(app_start app_stop app_set app_reset app_requests
-                 app_pids wait_until snapshot spool_names nginx_pids);
+                 app_pids wait_until snapshot spool_names nginx_pids
+                 ev got http gate metrics queued_name);
 
 our $SpoolDir;
 our $AppDir;
@@ -115,7 +118,7 @@ sub spool_names {
     return @names;
 }
 
-sub metrics {
+sub fetch_metrics {
     my ($zone) = @_;
     my $port = Test::Nginx::Socket::server_port_for_client();
     my $s = IO::Socket::INET->new(PeerAddr => '127.0.0.1', PeerPort => $port,
@@ -174,7 +177,7 @@ sub snapshot {
         $out .= "app at once: " . (read_file("$AppDir/max") =~ /(\d+)/
                                    ? $1 : 0) . "\n";
     }
-    $out .= metrics($zone);
+    $out .= fetch_metrics($zone);
     write_file(Test::Nginx::Socket::html_dir() . "/snapshot", $out);
     return $out;
 }
@@ -189,6 +192,122 @@ sub nginx_pids {
         push @workers, $1 if $s =~ /^(\d+) \(.*\) \S+ (\d+)/ && $2 == $master;
     }
     return ($master, @workers);
+}
+
+
+# ==== the configuration and what the blocks expect ====
+
+# an event; the name is not ASCII and has quotes: the app must get it byte
+# for byte
+sub ev {
+    my ($n, $event) = @_;
+    $event //= 'member.joined';
+    return qq({"event":"$event","timestamp":"2025-10-07T15:30:00Z",)
+         . qq("data":{"n":$n,"name":"Zo\xc3\xab O'Brien <&>"}});
+}
+
+# what the app records of a delivery of ev(N) sent to /wh?n=N
+sub got {
+    my ($n, $status) = @_;
+    return "app: " . ($status // 200) . " POST /app?n=$n sig=ok "
+           . "event=member.joined remote=127.0.0.1 body=" . ev($n) . "\n";
+}
+
+# http{}: a spool ZONE in a directory of its own, with PARAMS; the app
+sub http {
+    my ($zone, $params, $extra) = @_;
+    return qq{
+    teachfloor_spool_path \$TEST_NGINX_SPOOL_DIR/$zone zone=$zone:1m $params;
+    upstream app {
+        server unix:\$TEST_NGINX_APP_DIR/app.sock;
+    }
+    } . ($extra // '');
+}
+
+# server{}: the gate on /wh storing in ZONE and delivering to the app's
+# /app (the app sees /app?n=N), and the metrics
+sub gate {
+    my ($zone, $extra) = @_;
+    $extra //= '';
+    return qq{
+    location = /wh {
+        teachfloor_webhook on;
+        teachfloor_secret  whsec_test;
+        teachfloor_spool   zone=$zone;
+        $extra
+        proxy_set_header   X-Event \$teachfloor_event;
+        proxy_set_header   X-Remote \$remote_addr;
+        proxy_pass         http://app/app;
+    }
+
+    location = /metrics {
+        teachfloor_metrics;
+    }
+};
+}
+
+# the spool's metrics as snapshot() shows them, 0 unless given
+sub metrics {
+    my ($zone, %m) = @_;
+    my %v = (queued => 0, delivered => 0, status => 0, unreachable => 0,
+             dead => 0, full => 0, error => 0, events => 0, bytes => 0,
+             in_flight => 0, count => 0, %m);
+    my $z = qq{zone="$zone"};
+    return "teachfloor_spool_queued_total{$z} $v{queued}\n"
+         . "teachfloor_spool_delivered_total{$z} $v{delivered}\n"
+         . "teachfloor_spool_retries_total{$z,reason=\"status\"} $v{status}\n"
+         . "teachfloor_spool_retries_total{$z,reason=\"unreachable\"} "
+         . "$v{unreachable}\n"
+         . "teachfloor_spool_dead_letters_total{$z} $v{dead}\n"
+         . "teachfloor_spool_refused_total{$z,reason=\"full\"} $v{full}\n"
+         . "teachfloor_spool_refused_total{$z,reason=\"error\"} $v{error}\n"
+         . "teachfloor_spool_events{$z} $v{events}\n"
+         . "teachfloor_spool_bytes{$z} $v{bytes}\n"
+         . "teachfloor_spool_in_flight{$z} $v{in_flight}\n"
+         . "teachfloor_spool_delivery_seconds_count{$z} $v{count}\n";
+}
+
+# an event file's name in the log
+sub queued_name { qr/[0-9a-f]{13}-[0-9a-f]{8}-[0-9a-f]{8}/ }
+
+# kill -9 of nginx's master and workers at once, as a crash or the OOM
+# killer would; the pid file stays behind, as it would: removed, so that
+# the runner starts a new nginx
+sub kill_nginx {
+    my @pids = nginx_pids() or die "no nginx to kill";
+    kill 'KILL', @pids;
+    wait_until(sub {
+        !grep { my $s = read_file("/proc/$_/stat");
+                $s ne '' && $s !~ /^\d+ \(.*\) Z/ } @pids
+    }, 5) or die "nginx (@pids) did not die";
+    unlink Test::Nginx::Socket::server_root() . "/logs/nginx.pid";
+}
+
+# The blocks' preprocessor:
+#   --- post_events: FIRST LAST    ev(N) to /wh?n=N for each N, signed,
+#                                  each answered 202 queued
+#   --- kill_nginx_first           kill_nginx() before the block (the
+#                                  runner then starts nginx again)
+# and a POST's body signed, unless the block says its headers.
+sub preprocess {
+    my ($block) = @_;
+    if (defined $block->post_events) {
+        my ($first, $last) = split ' ', $block->post_events;
+        my @n = $first .. $last;
+        $block->set_value('request', [map { "POST /wh?n=$_\n" . ev($_) } @n]);
+        $block->set_value('more_headers',
+                          [map { TeachfloorTest::signed(ev($_)) } @n]);
+        $block->set_value('error_code', [(202) x @n]);
+        $block->set_value('response_body',
+                          [("{\"result\":\"queued\"}\n") x @n]);
+    }
+    if (defined $block->request && !defined $block->more_headers
+        && $block->request =~ /^POST/)
+    {
+        (my $body = $block->request) =~ s/^[^\n]*\n//;
+        $block->set_value('more_headers', TeachfloorTest::signed($body));
+    }
+    kill_nginx() if defined $block->kill_nginx_first;
 }
 
 my $parent = $$;
