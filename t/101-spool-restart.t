@@ -34,13 +34,13 @@ run_tests();
 
 __DATA__
 
-=== TEST 1: stop and start: two events are queued while the app is down ...
+=== TEST 1: stop and start: two events are queued while the app cannot be reached (the upstream is wrong) ...
 --- http_config eval
-::http('restart', 'retry=1s')
+::http_nowhere('restart', 'retry=1s')
 --- config eval
 ::gate('restart')
 --- init
-::app_stop(); ::app_reset();
+::app_start(); ::app_reset();
 --- post_events: 1 2
 
 
@@ -63,16 +63,15 @@ GET /snapshot
 
 
 
-=== TEST 3: ... nginx stopped and started again, the app up: both events delivered once, from their second attempt on; the partial file removed, never delivered
+=== TEST 3: ... nginx stopped, the upstream fixed, nginx started: both events delivered once, at their second attempt; the partial file removed, never delivered
 --- http_config eval
 ::http('restart', 'retry=1s')
 --- config eval
-::gate('restart') . "\n    # started again\n"
+::gate('restart')
 --- init
-::app_start();
 ::wait_until(sub { ::app_requests() >= 2 && !::spool_names('restart', 'queue') });
 sleep 1.5;    # longer than retry=1s: a second delivery would be there
-::snapshot('restart');
+::snapshot('restart', sorted => 1);
 --- request
 GET /snapshot
 --- response_body eval
@@ -88,13 +87,13 @@ attempt 1,
 
 
 
-=== TEST 4: reload: an event is queued while the app is down ...
+=== TEST 4: reload: an event is queued while the app cannot be reached ...
 --- http_config eval
-::http('reload', 'retry=1s')
+::http_nowhere('reload', 'retry=1s')
 --- config eval
 ::gate('reload')
 --- init
-::app_stop(); ::app_reset();
+::app_start(); ::app_reset();
 --- request eval
 "POST /wh?n=4\n" . ::ev(4)
 --- error_code: 202
@@ -103,14 +102,10 @@ attempt 1,
 
 
 
-=== TEST 5: ... nginx -s reload, then the app comes up: the new workers deliver it once, the counters kept (same nginx)
+=== TEST 5: ... the upstream fixed and nginx reloaded (HUP): the new workers deliver it once, at its second attempt; the counters kept (same nginx)
 --- init
 ::wait_until(sub { grep { /\.state$/ } ::spool_names('reload', 'queue') });
-my ($master, @old) = ::nginx_pids();
-kill 'HUP', $master;
-::wait_until(sub { my ($m, @w) = ::nginx_pids();
-                   @w == 2 && !grep { my $w = $_; grep { $_ == $w } @old } @w });
-::app_start();
+::fix_upstream_and_reload();
 ::wait_until(sub { ::app_requests() >= 1 && !::spool_names('reload', 'queue') });
 sleep 1.5;
 ::snapshot('reload');
@@ -121,6 +116,8 @@ GET /snapshot
 . "tmp:\nqueue:\ndead:\nrequeue:\n"
 . ::metrics('reload', queued => 1, delivered => 1, unreachable => 1,
             count => 1)
+--- error_log eval
+qr/\[info\] .*teachfloor spool "reload": delivered ${\ ::queued_name()}, status 200, attempt 2/
 
 
 
@@ -159,13 +156,13 @@ qr/\[warn\] .*teachfloor spool "killworker": process \d+ died delivering ${\ ::q
 
 
 
-=== TEST 8: kill -9 of the master and its workers: an event is queued while the app is down ...
+=== TEST 8: kill -9 of the master and its workers: an event is queued while the app cannot be reached ...
 --- http_config eval
-::http('killall', 'retry=1s')
+::http_nowhere('killall', 'retry=1s')
 --- config eval
 ::gate('killall')
 --- init
-::app_stop(); ::app_reset();
+::app_start(); ::app_reset();
 --- request eval
 "POST /wh?n=8\n" . ::ev(8)
 --- error_code: 202
@@ -188,14 +185,13 @@ GET /snapshot
 
 
 
-=== TEST 10: ... nginx is killed (kill -9 of all its processes) and started again, the app up: delivered once
+=== TEST 10: ... nginx is killed (kill -9 of all its processes) and started again, the upstream fixed: delivered once, at its second attempt
 --- kill_nginx_first
 --- http_config eval
 ::http('killall', 'retry=1s')
 --- config eval
 ::gate('killall')
 --- init
-::app_start();
 ::wait_until(sub { ::app_requests() >= 1 && !::spool_names('killall', 'queue') });
 sleep 1.5;
 ::snapshot('killall');

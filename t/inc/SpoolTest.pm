@@ -26,7 +26,8 @@ use TeachfloorTest ();
 
 our @EXPORT = qw(app_start app_stop app_set app_reset app_requests
                  app_pids wait_until snapshot spool_names nginx_pids
-                 ev got http gate metrics queued_name);
+                 ev got http http_nowhere gate metrics queued_name
+                 fix_upstream_and_reload);
 
 our $SpoolDir;
 our $AppDir;
@@ -141,11 +142,12 @@ sub fetch_metrics {
     return join '', map { "$_\n" } @lines;
 }
 
-# Writes html/snapshot: what the app received, the files in the spool
-# ZONE's directories and its metrics.  Event files are named E1, E2, ... in
-# the order they were accepted (their names are the acceptance time in ms,
-# the pid and a sequence number); so are the bodies and events' ids the
-# app saw, in full.
+# Writes html/snapshot: what the app received (in the order received; with
+# sorted => 1 sorted, where deliveries race), the files in the spool ZONE's
+# directories and what their .state files say, the most requests the app
+# held at once (with max => 1), the zone's metrics.  Event files are named
+# E1, E2, ... in the order of their names, i.e. of acceptance (a name is
+# the acceptance time in ms, the pid and a sequence number).
 sub snapshot {
     my ($zone, %with) = @_;
     my (%alias, @all);
@@ -156,7 +158,10 @@ sub snapshot {
     my $n = 0;
     $alias{$_} //= 'E' . ++$n for sort @all;
     my $out = '';
-    $out .= "app: $_\n" for app_requests();
+    # in the order received, or sorted where several deliveries race
+    my @got = app_requests();
+    @got = sort @got if $with{sorted};
+    $out .= "app: $_\n" for @got;
     for my $dir (qw(tmp queue dead requeue)) {
         my @names = map { s/^([0-9a-f-]{31})/$alias{$1}/r }
                     spool_names($zone, $dir);
@@ -222,6 +227,28 @@ sub http {
         server unix:\$TEST_NGINX_APP_DIR/app.sock;
     }
     } . ($extra // '');
+}
+
+# the same with the app at an address where nothing listens, as when the
+# upstream is misconfigured: unreachable however the app is
+sub http_nowhere {
+    return http(@_) =~ s{/app\.sock;}{/nowhere.sock;}r;
+}
+
+# the operator fixes the upstream in nginx.conf and reloads; waits until
+# new workers replaced the old ones
+sub fix_upstream_and_reload {
+    my $conf = Test::Nginx::Socket::server_root() . "/conf/nginx.conf";
+    my $text = read_file($conf);
+    $text =~ s{/nowhere\.sock;}{/app.sock;}g or die "no nowhere.sock in $conf";
+    write_file($conf, $text);
+    my ($master, @old) = nginx_pids();
+    kill 'HUP', $master or die "kill -HUP $master: $!";
+    wait_until(sub {
+        my ($m, @new) = nginx_pids();
+        my %old = map { $_ => 1 } @old;
+        @new && !grep { $old{$_} } @new;
+    }) or die "no new workers after the reload";
 }
 
 # server{}: the gate on /wh storing in ZONE and delivering to the app's
