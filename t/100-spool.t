@@ -188,7 +188,65 @@ qr/\[info\] .*teachfloor spool "failing": delivered ${\ ::queued_name()}, status
 
 
 
-=== TEST 11: dedupe: an event is queued ...
+=== TEST 11: a body of 64 KiB, past client_body_buffer_size (nginx keeps it in a temp file) ...
+--- http_config eval
+::http('bigbody', 'retry=1s')
+--- config eval
+::gate('bigbody', 'client_body_buffer_size 1k;')
+--- init
+::app_start(); ::app_reset();
+--- request eval
+"POST /wh?n=11\n" . ::ev(11, 65536)
+--- error_code: 202
+--- response_body
+{"result":"queued"}
+
+
+
+=== TEST 12: ... is stored and delivered byte for byte (same nginx)
+--- init
+::wait_until(sub { ::app_requests() >= 1 && !::spool_names('bigbody', 'queue') });
+sleep 1.5;
+::snapshot('bigbody');
+--- request
+GET /snapshot
+--- response_body eval
+::got(11, 200, 65536)
+. "tmp:\nqueue:\ndead:\nrequeue:\n"
+. ::metrics('bigbody', queued => 1, delivered => 1, count => 1)
+
+
+
+=== TEST 13: threads=off: the worker writes the event itself, and answers 202 ...
+--- http_config eval
+::http('nothreads', 'retry=1s threads=off')
+--- config eval
+::gate('nothreads', 'client_body_buffer_size 1k;')
+--- init
+::app_start(); ::app_reset();
+--- request eval
+"POST /wh?n=13\n" . ::ev(13, 4096)
+--- error_code: 202
+--- response_body
+{"result":"queued"}
+
+
+
+=== TEST 14: ... then delivers it, once (same nginx)
+--- init
+::wait_until(sub { ::app_requests() >= 1 && !::spool_names('nothreads', 'queue') });
+sleep 1.5;
+::snapshot('nothreads');
+--- request
+GET /snapshot
+--- response_body eval
+::got(13, 200, 4096)
+. "tmp:\nqueue:\ndead:\nrequeue:\n"
+. ::metrics('nothreads', queued => 1, delivered => 1, count => 1)
+
+
+
+=== TEST 15: dedupe: an event is queued ...
 --- http_config eval
 ::http('dedupe', 'retry=1s', 'teachfloor_dedupe_zone zone=seen:1m;')
 --- config eval
@@ -203,7 +261,7 @@ qr/\[info\] .*teachfloor spool "failing": delivered ${\ ::queued_name()}, status
 
 
 
-=== TEST 12: ... Teachfloor's retry of it, while it is being delivered, is a duplicate (same nginx)
+=== TEST 16: ... Teachfloor's retry of it, while it is being delivered, is a duplicate (same nginx)
 --- request eval
 "POST /wh?n=9\n" . ::ev(9)
 --- error_code: 200
@@ -212,7 +270,7 @@ qr/\[info\] .*teachfloor spool "failing": delivered ${\ ::queued_name()}, status
 
 
 
-=== TEST 13: ... and so is a retry after its delivery; the app received it once (same nginx)
+=== TEST 17: ... and so is a retry after its delivery; the app received it once (same nginx)
 --- init
 ::wait_until(sub { ::app_requests() >= 1 && !::spool_names('dedupe', 'queue') });
 --- request eval
@@ -223,7 +281,7 @@ qr/\[info\] .*teachfloor spool "failing": delivered ${\ ::queued_name()}, status
 
 
 
-=== TEST 14: ... (same nginx)
+=== TEST 18: ... (same nginx)
 --- init
 sleep 1.5;
 ::snapshot('dedupe');
@@ -236,7 +294,7 @@ GET /snapshot
 
 
 
-=== TEST 15: a full spool (max_size=100, less than one event): 503 spool_unavailable, so that Teachfloor retries
+=== TEST 19: a full spool (max_size=100, less than one event): 503 spool_unavailable, so that Teachfloor retries
 --- http_config eval
 ::http('full', 'retry=1s max_size=100', 'teachfloor_dedupe_zone zone=seen:1m;')
 --- config eval
@@ -253,7 +311,7 @@ qr/\[error\] .*teachfloor spool "full" is full \(0 bytes in 0 events\): answered
 
 
 
-=== TEST 16: ... the dedupe mark is released: Teachfloor's retry is refused the same way, not taken for a duplicate (same nginx)
+=== TEST 20: ... the dedupe mark is released: Teachfloor's retry is refused the same way, not taken for a duplicate (same nginx)
 --- request eval
 "POST /wh?n=13\n" . ::ev(13)
 --- error_code: 503
@@ -262,7 +320,7 @@ qr/\[error\] .*teachfloor spool "full" is full \(0 bytes in 0 events\): answered
 
 
 
-=== TEST 17: ... nothing stored, nothing delivered, counted as refused for "full" (same nginx)
+=== TEST 21: ... nothing stored, nothing delivered, counted as refused for "full" (same nginx)
 --- init
 sleep 1.5;
 ::snapshot('full');
@@ -274,7 +332,7 @@ GET /snapshot
 
 
 
-=== TEST 18: a failing disk (tmp/ is no directory, open() fails): 503 spool_unavailable, the error logged
+=== TEST 22: a failing disk (tmp/ is no directory, open() fails): 503 spool_unavailable, the error logged
 --- http_config eval
 ::http('disk', 'retry=1s', 'teachfloor_dedupe_zone zone=seen:1m;')
 --- config eval
@@ -294,7 +352,7 @@ qr{\[error\] .*open\(\) failed for ".*/disk/tmp/${\ ::queued_name()}": answered 
 
 
 
-=== TEST 19: ... nothing delivered, counted as refused for "error" (same nginx)
+=== TEST 23: ... nothing delivered, counted as refused for "error" (same nginx)
 --- init
 sleep 1.5;
 ::snapshot('disk');
@@ -306,7 +364,7 @@ GET /snapshot
 
 
 
-=== TEST 20: ... the disk is back: Teachfloor's retry is queued (the failed attempt left no dedupe mark) (same nginx)
+=== TEST 24: ... the disk is back: Teachfloor's retry is queued (the failed attempt left no dedupe mark) (same nginx)
 --- init
 unlink "$SpoolTest::SpoolDir/disk/tmp";
 rename "$SpoolTest::SpoolDir/disk/tmp.away", "$SpoolTest::SpoolDir/disk/tmp"
@@ -319,7 +377,7 @@ rename "$SpoolTest::SpoolDir/disk/tmp.away", "$SpoolTest::SpoolDir/disk/tmp"
 
 
 
-=== TEST 21: ... and delivered once (same nginx)
+=== TEST 25: ... and delivered once (same nginx)
 --- init
 ::wait_until(sub { ::app_requests() >= 1 && !::spool_names('disk', 'queue') });
 sleep 1.5;
@@ -333,7 +391,7 @@ GET /snapshot
 
 
 
-=== TEST 22: pace=1: five events accepted at once from a slow app (0.5 s each) ...
+=== TEST 26: pace=1: five events accepted at once from a slow app (0.5 s each) ...
 --- http_config eval
 ::http('pace', 'retry=1s pace=1')
 --- config eval
@@ -344,7 +402,7 @@ GET /snapshot
 
 
 
-=== TEST 23: ... are delivered one at a time, each once, in the order accepted (same nginx)
+=== TEST 27: ... are delivered one at a time, each once, in the order accepted (same nginx)
 --- init
 ::wait_until(sub { ::app_requests() >= 5 && !::spool_names('pace', 'queue') }, 15);
 sleep 1.5;
@@ -359,7 +417,7 @@ CORE::join('', map { ::got($_) } 20 .. 24)
 
 
 
-=== TEST 24: pace=3: the same five ...
+=== TEST 28: pace=3: the same five ...
 --- http_config eval
 ::http('pace3', 'retry=1s pace=3')
 --- config eval
@@ -370,7 +428,7 @@ CORE::join('', map { ::got($_) } 20 .. 24)
 
 
 
-=== TEST 25: ... reach the app three at a time, never more (same nginx)
+=== TEST 29: ... reach the app three at a time, never more (same nginx)
 --- init
 ::wait_until(sub { ::app_requests() >= 5 && !::spool_names('pace3', 'queue') }, 15);
 ::snapshot('pace3', max => 1);
@@ -385,7 +443,7 @@ app at once: 3
 
 
 
-=== TEST 26: dead letters: the app always answers 500, max_age=2s ...
+=== TEST 30: dead letters: the app always answers 500, max_age=2s ...
 --- http_config eval
 ::http('dead', 'retry=1s max_age=2s')
 --- config eval
@@ -400,7 +458,7 @@ app at once: 3
 
 
 
-=== TEST 27: ... the event is retried until max_age, then moved to dead/ with its state saying why, logged at error, counted (same nginx)
+=== TEST 31: ... the event is retried until max_age, then moved to dead/ with its state saying why, logged at error, counted (same nginx)
 --- init
 ::wait_until(sub { ::spool_names('dead', 'dead') == 2 });
 sleep 1.5;    # nothing more is tried
@@ -426,7 +484,7 @@ qr/\[error\] .*teachfloor spool "dead": gave up on ${\ ::queued_name()} \(event 
 
 
 
-=== TEST 28: ... the app is fixed and the operator moves the dead letter to requeue/: it is delivered, once, and dead/ is empty (same nginx)
+=== TEST 32: ... the app is fixed and the operator moves the dead letter to requeue/: it is delivered, once, and dead/ is empty (same nginx)
 --- init
 ::app_set(status => 200);
 my ($name) = grep { !/\.state$/ } ::spool_names('dead', 'dead');

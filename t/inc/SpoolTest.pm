@@ -203,19 +203,20 @@ sub nginx_pids {
 # ==== the configuration and what the blocks expect ====
 
 # an event; the name is not ASCII and has quotes: the app must get it byte
-# for byte
+# for byte; with PAD, PAD bytes more
 sub ev {
-    my ($n, $event) = @_;
-    $event //= 'member.joined';
-    return qq({"event":"$event","timestamp":"2025-10-07T15:30:00Z",)
-         . qq("data":{"n":$n,"name":"Zo\xc3\xab O'Brien <&>"}});
+    my ($n, $pad) = @_;
+    return qq({"event":"member.joined","timestamp":"2025-10-07T15:30:00Z",)
+         . qq("data":{"n":$n,"name":"Zo\xc3\xab O'Brien <&>")
+         . ($pad ? qq(,"pad":") . ('x' x ($pad - 9)) . '"' : '') . '}}';
 }
 
-# what the app records of a delivery of ev(N) sent to /wh?n=N
+# what the app records of a delivery of ev(N, PAD) sent to /wh?n=N
 sub got {
-    my ($n, $status) = @_;
+    my ($n, $status, $pad) = @_;
     return "app: " . ($status // 200) . " POST /app?n=$n sig=ok "
-           . "event=member.joined remote=127.0.0.1 body=" . ev($n) . "\n";
+           . "event=member.joined remote=127.0.0.1 body=" . ev($n, $pad)
+           . "\n";
 }
 
 # http{}: a spool ZONE in a directory of its own, with PARAMS; the app
