@@ -91,7 +91,35 @@ failed:
 
 
 
-=== TEST 5: the app is down (connection refused): still 202
+=== TEST 5: $remote_addr in a delivery is the sender's: an event sent from ::1 ...
+--- http_config eval
+::http('v6', 'retry=1s')
+--- config eval
+"listen [::1]:\$TEST_NGINX_SERVER_PORT;\n" . ::gate('v6')
+--- init
+::app_start(); ::app_reset();
+SpoolTest::write_file(Test::Nginx::Socket::html_dir() . "/v6-answer", ::post_v6(5));
+--- request
+GET /v6-answer
+--- response_body
+202 {"result":"queued"}
+
+
+
+=== TEST 6: ... reaches the app with X-Remote: ::1 (same nginx)
+--- init
+::wait_until(sub { ::app_requests() >= 1 && !::spool_names('v6', 'queue') });
+::snapshot('v6');
+--- request
+GET /snapshot
+--- response_body eval
+::got(5, 200, undef, '::1')
+. "tmp:\nqueue:\ndead:\nrequeue:\n"
+. ::metrics('v6', queued => 1, delivered => 1, count => 1)
+
+
+
+=== TEST 7: the app is down (connection refused): still 202
 --- http_config eval
 ::http('down', 'retry=2s')
 --- config eval
@@ -106,7 +134,7 @@ failed:
 
 
 
-=== TEST 6: ... the first attempt found no app: the event waits in queue/ with its state, counted as unreachable (same nginx)
+=== TEST 8: ... the first attempt found no app: the event waits in queue/ with its state, counted as unreachable (same nginx)
 --- init
 ::wait_until(sub { grep { /\.state$/ } ::spool_names('down', 'queue') });
 ::snapshot('down');
@@ -122,7 +150,7 @@ qr/\[warn\] .*teachfloor spool "down": delivery of ${\ ::queued_name()} failed: 
 
 
 
-=== TEST 7: ... the app comes up: the retry delivers it, once (same nginx)
+=== TEST 9: ... the app comes up: the retry delivers it, once (same nginx)
 --- init
 ::app_start();
 ::wait_until(sub { ::app_requests() >= 1 && !::spool_names('down', 'queue') });
@@ -139,7 +167,7 @@ qr/\[info\] .*teachfloor spool "down": delivered ${\ ::queued_name()}, status 20
 
 
 
-=== TEST 8: the app answers 503: 202 all the same
+=== TEST 10: the app answers 503: 202 all the same
 --- http_config eval
 ::http('failing', 'retry=2s')
 --- config eval
@@ -154,7 +182,7 @@ qr/\[info\] .*teachfloor spool "down": delivered ${\ ::queued_name()}, status 20
 
 
 
-=== TEST 9: ... the app got the event and answered 503: it waits, counted as a status retry (same nginx)
+=== TEST 11: ... the app got the event and answered 503: it waits, counted as a status retry (same nginx)
 --- init
 ::wait_until(sub { grep { /\.state$/ } ::spool_names('failing', 'queue') });
 ::snapshot('failing');
@@ -171,7 +199,7 @@ qr/\[warn\] .*teachfloor spool "failing": delivery of ${\ ::queued_name()} faile
 
 
 
-=== TEST 10: ... the app recovers: delivered on the next attempt, then no more (same nginx)
+=== TEST 12: ... the app recovers: delivered on the next attempt, then no more (same nginx)
 --- init
 ::app_set(status => 200);
 ::wait_until(sub { ::app_requests() >= 2 && !::spool_names('failing', 'queue') });
@@ -188,7 +216,7 @@ qr/\[info\] .*teachfloor spool "failing": delivered ${\ ::queued_name()}, status
 
 
 
-=== TEST 11: a body of 64 KiB, past client_body_buffer_size (nginx keeps it in a temp file) ...
+=== TEST 13: a body of 64 KiB, past client_body_buffer_size (nginx keeps it in a temp file) ...
 --- http_config eval
 ::http('bigbody', 'retry=1s')
 --- config eval
@@ -203,7 +231,7 @@ qr/\[info\] .*teachfloor spool "failing": delivered ${\ ::queued_name()}, status
 
 
 
-=== TEST 12: ... is stored and delivered byte for byte (same nginx)
+=== TEST 14: ... is stored and delivered byte for byte (same nginx)
 --- init
 ::wait_until(sub { ::app_requests() >= 1 && !::spool_names('bigbody', 'queue') });
 sleep 1.5;
@@ -217,7 +245,7 @@ GET /snapshot
 
 
 
-=== TEST 13: threads=off: the worker writes the event itself, and answers 202 ...
+=== TEST 15: threads=off: the worker writes the event itself, and answers 202 ...
 --- http_config eval
 ::http('nothreads', 'retry=1s threads=off')
 --- config eval
@@ -232,7 +260,7 @@ GET /snapshot
 
 
 
-=== TEST 14: ... then delivers it, once (same nginx)
+=== TEST 16: ... then delivers it, once (same nginx)
 --- init
 ::wait_until(sub { ::app_requests() >= 1 && !::spool_names('nothreads', 'queue') });
 sleep 1.5;
@@ -246,7 +274,7 @@ GET /snapshot
 
 
 
-=== TEST 15: dedupe: an event is queued ...
+=== TEST 17: dedupe: an event is queued ...
 --- http_config eval
 ::http('dedupe', 'retry=1s', 'teachfloor_dedupe_zone zone=seen:1m;')
 --- config eval
@@ -261,7 +289,7 @@ GET /snapshot
 
 
 
-=== TEST 16: ... Teachfloor's retry of it, while it is being delivered, is a duplicate (same nginx)
+=== TEST 18: ... Teachfloor's retry of it, while it is being delivered, is a duplicate (same nginx)
 --- request eval
 "POST /wh?n=9\n" . ::ev(9)
 --- error_code: 200
@@ -270,7 +298,7 @@ GET /snapshot
 
 
 
-=== TEST 17: ... and so is a retry after its delivery; the app received it once (same nginx)
+=== TEST 19: ... and so is a retry after its delivery; the app received it once (same nginx)
 --- init
 ::wait_until(sub { ::app_requests() >= 1 && !::spool_names('dedupe', 'queue') });
 --- request eval
@@ -281,7 +309,7 @@ GET /snapshot
 
 
 
-=== TEST 18: ... (same nginx)
+=== TEST 20: ... (same nginx)
 --- init
 sleep 1.5;
 ::snapshot('dedupe');
@@ -294,7 +322,7 @@ GET /snapshot
 
 
 
-=== TEST 19: a full spool (max_size=100, less than one event): 503 spool_unavailable, so that Teachfloor retries
+=== TEST 21: a full spool (max_size=100, less than one event): 503 spool_unavailable, so that Teachfloor retries
 --- http_config eval
 ::http('full', 'retry=1s max_size=100', 'teachfloor_dedupe_zone zone=seen:1m;')
 --- config eval
@@ -311,7 +339,7 @@ qr/\[error\] .*teachfloor spool "full" is full \(0 bytes in 0 events\): answered
 
 
 
-=== TEST 20: ... the dedupe mark is released: Teachfloor's retry is refused the same way, not taken for a duplicate (same nginx)
+=== TEST 22: ... the dedupe mark is released: Teachfloor's retry is refused the same way, not taken for a duplicate (same nginx)
 --- request eval
 "POST /wh?n=13\n" . ::ev(13)
 --- error_code: 503
@@ -320,7 +348,7 @@ qr/\[error\] .*teachfloor spool "full" is full \(0 bytes in 0 events\): answered
 
 
 
-=== TEST 21: ... nothing stored, nothing delivered, counted as refused for "full" (same nginx)
+=== TEST 23: ... nothing stored, nothing delivered, counted as refused for "full" (same nginx)
 --- init
 sleep 1.5;
 ::snapshot('full');
@@ -332,7 +360,7 @@ GET /snapshot
 
 
 
-=== TEST 22: a failing disk (tmp/ is no directory, open() fails): 503 spool_unavailable, the error logged
+=== TEST 24: a failing disk (tmp/ is no directory, open() fails): 503 spool_unavailable, the error logged
 --- http_config eval
 ::http('disk', 'retry=1s', 'teachfloor_dedupe_zone zone=seen:1m;')
 --- config eval
@@ -352,7 +380,7 @@ qr{\[error\] .*open\(\) failed for ".*/disk/tmp/${\ ::queued_name()}": answered 
 
 
 
-=== TEST 23: ... nothing delivered, counted as refused for "error" (same nginx)
+=== TEST 25: ... nothing delivered, counted as refused for "error" (same nginx)
 --- init
 sleep 1.5;
 ::snapshot('disk');
@@ -364,7 +392,7 @@ GET /snapshot
 
 
 
-=== TEST 24: ... the disk is back: Teachfloor's retry is queued (the failed attempt left no dedupe mark) (same nginx)
+=== TEST 26: ... the disk is back: Teachfloor's retry is queued (the failed attempt left no dedupe mark) (same nginx)
 --- init
 unlink "$SpoolTest::SpoolDir/disk/tmp";
 rename "$SpoolTest::SpoolDir/disk/tmp.away", "$SpoolTest::SpoolDir/disk/tmp"
@@ -377,7 +405,7 @@ rename "$SpoolTest::SpoolDir/disk/tmp.away", "$SpoolTest::SpoolDir/disk/tmp"
 
 
 
-=== TEST 25: ... and delivered once (same nginx)
+=== TEST 27: ... and delivered once (same nginx)
 --- init
 ::wait_until(sub { ::app_requests() >= 1 && !::spool_names('disk', 'queue') });
 sleep 1.5;
@@ -391,7 +419,7 @@ GET /snapshot
 
 
 
-=== TEST 26: pace=1: five events accepted at once from a slow app (0.5 s each) ...
+=== TEST 28: pace=1: five events accepted at once from a slow app (0.5 s each) ...
 --- http_config eval
 ::http('pace', 'retry=1s pace=1')
 --- config eval
@@ -402,7 +430,7 @@ GET /snapshot
 
 
 
-=== TEST 27: ... are delivered one at a time, each once, in the order accepted (same nginx)
+=== TEST 29: ... are delivered one at a time, each once, in the order accepted (same nginx)
 --- init
 ::wait_until(sub { ::app_requests() >= 5 && !::spool_names('pace', 'queue') }, 15);
 sleep 1.5;
@@ -417,7 +445,7 @@ CORE::join('', map { ::got($_) } 20 .. 24)
 
 
 
-=== TEST 28: pace=3: the same five ...
+=== TEST 30: pace=3: the same five ...
 --- http_config eval
 ::http('pace3', 'retry=1s pace=3')
 --- config eval
@@ -428,7 +456,7 @@ CORE::join('', map { ::got($_) } 20 .. 24)
 
 
 
-=== TEST 29: ... reach the app three at a time, never more (same nginx)
+=== TEST 31: ... reach the app three at a time, never more (same nginx)
 --- init
 ::wait_until(sub { ::app_requests() >= 5 && !::spool_names('pace3', 'queue') }, 15);
 ::snapshot('pace3', max => 1);
@@ -443,7 +471,7 @@ app at once: 3
 
 
 
-=== TEST 30: dead letters: the app always answers 500, max_age=2s ...
+=== TEST 32: dead letters: the app always answers 500, max_age=2s ...
 --- http_config eval
 ::http('dead', 'retry=1s max_age=2s')
 --- config eval
@@ -458,7 +486,7 @@ app at once: 3
 
 
 
-=== TEST 31: ... the event is retried until max_age, then moved to dead/ with its state saying why, logged at error, counted (same nginx)
+=== TEST 33: ... the event is retried until max_age, then moved to dead/ with its state saying why, logged at error, counted (same nginx)
 --- init
 ::wait_until(sub { ::spool_names('dead', 'dead') == 2 });
 sleep 1.5;    # nothing more is tried
@@ -484,7 +512,7 @@ qr/\[error\] .*teachfloor spool "dead": gave up on ${\ ::queued_name()} \(event 
 
 
 
-=== TEST 32: ... the app is fixed and the operator moves the dead letter to requeue/: it is delivered, once, and dead/ is empty (same nginx)
+=== TEST 34: ... the app is fixed and the operator moves the dead letter to requeue/: it is delivered, once, and dead/ is empty (same nginx)
 --- init
 ::app_set(status => 200);
 my ($name) = grep { !/\.state$/ } ::spool_names('dead', 'dead');

@@ -204,3 +204,29 @@ GET /snapshot
 --- error_log eval
 [qr/\[notice\] .*teachfloor spool "killall": 1 events wait in queue\//,
  qr/\[info\] .*teachfloor spool "killall": delivered ${\ ::queued_name()}, status 200, attempt 2/]
+
+
+
+=== TEST 11: pace=1 with two workers: five events for a slow app (0.5 s each) ...
+--- http_config eval
+::http('pace', 'retry=1s pace=1')
+--- config eval
+::gate('pace')
+--- init
+::app_start(); ::app_reset(); ::app_set(delay => 0.5);
+--- post_events: 1 5
+
+
+
+=== TEST 12: ... are delivered one at a time, each once (same nginx)
+--- init
+::wait_until(sub { ::app_requests() >= 5 && !::spool_names('pace', 'queue') }, 15);
+sleep 1.5;
+::snapshot('pace', sorted => 1, max => 1);
+--- request
+GET /snapshot
+--- response_body eval
+CORE::join('', map { ::got($_) } 1 .. 5)
+. "tmp:\nqueue:\ndead:\nrequeue:\n"
+. "app at once: 1\n"
+. ::metrics('pace', queued => 5, delivered => 5, count => 5)

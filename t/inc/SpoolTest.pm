@@ -26,7 +26,7 @@ use TeachfloorTest ();
 
 our @EXPORT = qw(app_start app_stop app_set app_reset app_requests
                  app_pids wait_until snapshot spool_names nginx_pids
-                 ev got http http_nowhere gate metrics queued_name
+                 ev got post_v6 http http_nowhere gate metrics queued_name
                  fix_upstream_and_reload);
 
 our $SpoolDir;
@@ -212,11 +212,32 @@ sub ev {
 }
 
 # what the app records of a delivery of ev(N, PAD) sent to /wh?n=N
+# (from the sender's address REMOTE, 127.0.0.1 by default)
 sub got {
-    my ($n, $status, $pad) = @_;
+    my ($n, $status, $pad, $remote) = @_;
     return "app: " . ($status // 200) . " POST /app?n=$n sig=ok "
-           . "event=member.joined remote=127.0.0.1 body=" . ev($n, $pad)
-           . "\n";
+           . "event=member.joined remote=" . ($remote // '127.0.0.1')
+           . " body=" . ev($n, $pad) . "\n";
+}
+
+# POSTs ev(N), signed, to /wh?n=N over IPv6 (::1, nginx's port); returns
+# the answer's status and body
+sub post_v6 {
+    my ($n) = @_;
+    require IO::Socket::IP;
+    my $port = Test::Nginx::Socket::server_port_for_client();
+    my $s = IO::Socket::IP->new(PeerHost => '::1', PeerPort => $port,
+                                Timeout => 5)
+        or return "connect to [::1]:$port: $@";
+    my $body = ev($n);
+    print $s "POST /wh?n=$n HTTP/1.0\r\nHost: localhost\r\n"
+             . TeachfloorTest::signed($body) . "\r\n"
+             . "Content-Length: " . length($body) . "\r\n\r\n$body";
+    local $/;
+    my $answer = <$s> // '';
+    my ($status) = $answer =~ m{^HTTP/1\.\d (\d+)};
+    my ($content) = $answer =~ /\r\n\r\n(.*)/s;
+    return ($status // '?') . " " . ($content // '');
 }
 
 # http{}: a spool ZONE in a directory of its own, with PARAMS; the app
