@@ -419,33 +419,7 @@ GET /snapshot
 
 
 
-=== TEST 28: pace=1: five events accepted at once from a slow app (0.5 s each) ...
---- http_config eval
-::http('pace', 'retry=1s pace=1')
---- config eval
-::gate('pace')
---- init
-::app_start(); ::app_reset(); ::app_set(delay => 0.5);
---- post_events: 20 24
-
-
-
-=== TEST 29: ... are delivered one at a time, each once, in the order accepted (same nginx)
---- init
-::wait_until(sub { ::app_requests() >= 5 && !::spool_names('pace', 'queue') }, 15);
-sleep 1.5;
-::snapshot('pace', max => 1);
---- request
-GET /snapshot
---- response_body eval
-CORE::join('', map { ::got($_) } 20 .. 24)
-. "tmp:\nqueue:\ndead:\nrequeue:\n"
-. "app at once: 1\n"
-. ::metrics('pace', queued => 5, delivered => 5, count => 5)
-
-
-
-=== TEST 30: pace=3: the same five ...
+=== TEST 28: pace=3: five events accepted at once for a slow app (1 s each) ...
 --- http_config eval
 ::http('pace3', 'retry=1s pace=3')
 --- config eval
@@ -456,7 +430,7 @@ CORE::join('', map { ::got($_) } 20 .. 24)
 
 
 
-=== TEST 31: ... reach the app three at a time, never more (same nginx)
+=== TEST 29: ... reach the app three at a time, never more (same nginx)
 --- init
 ::wait_until(sub { ::app_requests() >= 5 && !::spool_names('pace3', 'queue') }, 15);
 ::snapshot('pace3', max => 1);
@@ -471,7 +445,7 @@ app at once: 3
 
 
 
-=== TEST 32: dead letters: the app always answers 500, max_age=2s ...
+=== TEST 30: dead letters: the app always answers 500, max_age=2s ...
 --- http_config eval
 ::http('dead', 'retry=1s max_age=2s')
 --- config eval
@@ -486,7 +460,7 @@ app at once: 3
 
 
 
-=== TEST 33: ... the event is retried until max_age, then moved to dead/ with its state saying why, logged at error, counted (same nginx)
+=== TEST 31: ... the event is retried until max_age, then moved to dead/ with its state saying why, logged at error, counted (same nginx)
 --- init
 ::wait_until(sub { ::spool_names('dead', 'dead') == 2 });
 sleep 1.5;    # nothing more is tried
@@ -512,7 +486,7 @@ qr/\[error\] .*teachfloor spool "dead": gave up on ${\ ::queued_name()} \(event 
 
 
 
-=== TEST 34: ... the app is fixed and the operator moves the dead letter to requeue/: it is delivered, once, and dead/ is empty (same nginx)
+=== TEST 32: ... the app is fixed and the operator moves the dead letter to requeue/: it is delivered, once, and dead/ is empty (same nginx)
 --- init
 ::app_set(status => 200);
 my ($name) = grep { !/\.state$/ } ::spool_names('dead', 'dead');

@@ -207,7 +207,7 @@ GET /snapshot
 
 
 
-=== TEST 11: pace=1 with two workers: five events for a slow app (0.5 s each) ...
+=== TEST 11: pace=1 with two workers: five events accepted at once for a slow app (0.5 s each) ...
 --- http_config eval
 ::http('pace', 'retry=1s pace=1')
 --- config eval
