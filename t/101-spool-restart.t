@@ -1,11 +1,12 @@
 # vim:set ft= ts=4 sw=4 et fdm=marker:
 # Store and forward across what happens to nginx while events wait: stop
-# and start, reload (HUP), kill -9 of the worker delivering an event, kill
-# -9 of the master and its workers.  Every event answered 202 reaches the
-# app once nginx is back: once, or twice when the worker delivering it was
-# killed (never more, never lost).  Two workers.  Blocks titled "(same
-# nginx)" run against the nginx of the block before; a block with a
-# configuration of its own starts nginx again (stop, then start).
+# and start, reload (HUP), binary upgrade (USR2), kill -9 of the worker
+# delivering an event, kill -9 of the master and its workers.  Every event
+# answered 202 reaches the app once nginx is back: once, or twice when the
+# worker delivering it was killed (never more, never lost).  And the pace
+# with two workers.  Blocks titled "(same nginx)" run against the nginx of
+# the block before; a block with a configuration of its own starts nginx
+# again (stop, then start).
 
 our $SkipReason;
 
@@ -230,3 +231,39 @@ CORE::join('', map { ::got($_) } 1 .. 5)
 . "tmp:\nqueue:\ndead:\nrequeue:\n"
 . "app at once: 1\n"
 . ::metrics('pace', queued => 5, delivered => 5, count => 5)
+
+
+
+=== TEST 13: binary upgrade (USR2): an event is queued, the app answers 503 ...
+--- http_config eval
+::http('upgrade', 'retry=1s')
+--- config eval
+::gate('upgrade')
+--- init
+::app_start(); ::app_reset(); ::app_set(status => 503);
+--- request eval
+"POST /wh?n=13\n" . ::ev(13)
+--- error_code: 202
+--- response_body
+{"result":"queued"}
+
+
+
+=== TEST 14: ... the app recovers as the new binary starts next to the old one: the old workers and the new ones (a spool zone each, the new one rebuilt from queue/) both hold the event for 3 s, then the old master quits: delivered once (same nginx)
+--- init
+::wait_until(sub { grep { /\.state$/ } ::spool_names('upgrade', 'queue') });
+::app_set(status => 200);
+::upgrade_binary(3);
+::wait_until(sub { ::app_requests() >= 2 && !::spool_names('upgrade', 'queue') });
+sleep 1.5;
+::snapshot('upgrade');
+--- request
+GET /snapshot
+--- response_body_like eval
+qr{\A(?:\Q${\ ::got(13, 503)}\E)+\Q${\ ::got(13)}\Etmp:
+queue:
+dead:
+requeue:
+}
+--- no_error_log
+[alert]

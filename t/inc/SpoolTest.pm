@@ -27,7 +27,7 @@ use TeachfloorTest ();
 our @EXPORT = qw(app_start app_stop app_set app_reset app_requests
                  app_pids wait_until snapshot spool_names nginx_pids
                  ev got post_v6 http http_nowhere gate metrics queued_name
-                 fix_upstream_and_reload);
+                 fix_upstream fix_upstream_and_reload upgrade_binary);
 
 our $SpoolDir;
 our $AppDir;
@@ -257,13 +257,17 @@ sub http_nowhere {
     return http(@_) =~ s{/app\.sock;}{/nowhere.sock;}r;
 }
 
-# the operator fixes the upstream in nginx.conf and reloads; waits until
-# new workers replaced the old ones
-sub fix_upstream_and_reload {
+# the operator fixes the upstream in nginx.conf
+sub fix_upstream {
     my $conf = Test::Nginx::Socket::server_root() . "/conf/nginx.conf";
     my $text = read_file($conf);
     $text =~ s{/nowhere\.sock;}{/app.sock;}g or die "no nowhere.sock in $conf";
     write_file($conf, $text);
+}
+
+# ... and reloads; waits until new workers replaced the old ones
+sub fix_upstream_and_reload {
+    fix_upstream();
     my ($master, @old) = nginx_pids();
     kill 'HUP', $master or die "kill -HUP $master: $!";
     wait_until(sub {
@@ -318,6 +322,24 @@ sub metrics {
 
 # an event file's name in the log
 sub queued_name { qr/[0-9a-f]{13}-[0-9a-f]{8}-[0-9a-f]{8}/ }
+
+# The binary upgrade (USR2): a new master and its workers (with a spool
+# zone of their own, rebuilt from queue/) next to the old ones for SECONDS,
+# then the old master is told to quit (QUIT) and is waited for.
+sub upgrade_binary {
+    my ($seconds) = @_;
+    my $pidfile = Test::Nginx::Socket::server_root() . "/logs/nginx.pid";
+    my ($old) = nginx_pids() or die "no nginx to upgrade";
+    kill 'USR2', $old or die "kill -USR2 $old: $!";
+    wait_until(sub { -f "$pidfile.oldbin"
+                     && (read_file($pidfile) =~ /(\d+)/)[0] != $old })
+        or die "no new master after USR2";
+    sleep $seconds;
+    kill 'QUIT', $old;
+    wait_until(sub { my $s = read_file("/proc/$old/stat");
+                     $s eq '' || $s =~ /^\d+ \(.*\) Z/ })
+        or die "the old master $old did not quit";
+}
 
 # kill -9 of nginx's master and workers at once, as a crash or the OOM
 # killer would; the pid file stays behind, as it would: removed, so that
