@@ -119,7 +119,44 @@ GET /snapshot
 
 
 
-=== TEST 7: the app is down (connection refused): still 202
+=== TEST 7: only an event that passed every check is stored: one its filter does not want is answered 200 filtered ...
+--- http_config eval
+::http('checks', 'retry=1s')
+--- config eval
+::gate('checks', 'teachfloor_events course.*;')
+--- init
+::app_start(); ::app_reset();
+--- request eval
+"POST /wh?n=7\n" . ::ev(7)
+--- error_code: 200
+--- response_body
+{"result":"filtered"}
+
+
+
+=== TEST 8: ... one with a wrong signature 401 invalid_signature (same nginx) ...
+--- request eval
+"POST /wh?n=8\n" . ::ev(8)
+--- more_headers eval
+TeachfloorTest::signed(::ev(8), 'whsec_wrong')
+--- error_code: 401
+--- response_body
+{"result":"invalid_signature"}
+
+
+
+=== TEST 9: ... and neither is stored or delivered (same nginx)
+--- init
+sleep 1.5;
+::snapshot('checks');
+--- request
+GET /snapshot
+--- response_body eval
+"tmp:\nqueue:\ndead:\nrequeue:\n" . ::metrics('checks')
+
+
+
+=== TEST 10: the app is down (connection refused): still 202
 --- http_config eval
 ::http('down', 'retry=2s')
 --- config eval
@@ -134,7 +171,7 @@ GET /snapshot
 
 
 
-=== TEST 8: ... the first attempt found no app: the event waits in queue/ with its state, counted as unreachable (same nginx)
+=== TEST 11: ... the first attempt found no app: the event waits in queue/ with its state, counted as unreachable (same nginx)
 --- init
 ::wait_until(sub { grep { /\.state$/ } ::spool_names('down', 'queue') });
 ::snapshot('down');
@@ -150,7 +187,7 @@ qr/\[warn\] .*teachfloor spool "down": delivery of ${\ ::queued_name()} failed: 
 
 
 
-=== TEST 9: ... the app comes up: the retry delivers it, once (same nginx)
+=== TEST 12: ... the app comes up: the retry delivers it, once (same nginx)
 --- init
 ::app_start();
 ::wait_until(sub { ::app_requests() >= 1 && !::spool_names('down', 'queue') });
@@ -167,7 +204,7 @@ qr/\[info\] .*teachfloor spool "down": delivered ${\ ::queued_name()}, status 20
 
 
 
-=== TEST 10: the app answers 503: 202 all the same
+=== TEST 13: the app answers 503: 202 all the same
 --- http_config eval
 ::http('failing', 'retry=2s')
 --- config eval
@@ -182,7 +219,7 @@ qr/\[info\] .*teachfloor spool "down": delivered ${\ ::queued_name()}, status 20
 
 
 
-=== TEST 11: ... the app got the event and answered 503: it waits, counted as a status retry (same nginx)
+=== TEST 14: ... the app got the event and answered 503: it waits, counted as a status retry (same nginx)
 --- init
 ::wait_until(sub { grep { /\.state$/ } ::spool_names('failing', 'queue') });
 ::snapshot('failing');
@@ -199,7 +236,7 @@ qr/\[warn\] .*teachfloor spool "failing": delivery of ${\ ::queued_name()} faile
 
 
 
-=== TEST 12: ... the app recovers: delivered on the next attempt, then no more (same nginx)
+=== TEST 15: ... the app recovers: delivered on the next attempt, then no more (same nginx)
 --- init
 ::app_set(status => 200);
 ::wait_until(sub { ::app_requests() >= 2 && !::spool_names('failing', 'queue') });
@@ -216,7 +253,7 @@ qr/\[info\] .*teachfloor spool "failing": delivered ${\ ::queued_name()}, status
 
 
 
-=== TEST 13: a body of 64 KiB, past client_body_buffer_size (nginx keeps it in a temp file) ...
+=== TEST 16: a body of 64 KiB, past client_body_buffer_size (nginx keeps it in a temp file) ...
 --- http_config eval
 ::http('bigbody', 'retry=1s')
 --- config eval
@@ -231,7 +268,7 @@ qr/\[info\] .*teachfloor spool "failing": delivered ${\ ::queued_name()}, status
 
 
 
-=== TEST 14: ... is stored and delivered byte for byte (same nginx)
+=== TEST 17: ... is stored and delivered byte for byte (same nginx)
 --- init
 ::wait_until(sub { ::app_requests() >= 1 && !::spool_names('bigbody', 'queue') });
 sleep 1.5;
@@ -245,7 +282,7 @@ GET /snapshot
 
 
 
-=== TEST 15: threads=off: the worker writes the event itself, and answers 202 ...
+=== TEST 18: threads=off: the worker writes the event itself, and answers 202 ...
 --- http_config eval
 ::http('nothreads', 'retry=1s threads=off')
 --- config eval
@@ -260,7 +297,7 @@ GET /snapshot
 
 
 
-=== TEST 16: ... then delivers it, once (same nginx)
+=== TEST 19: ... then delivers it, once (same nginx)
 --- init
 ::wait_until(sub { ::app_requests() >= 1 && !::spool_names('nothreads', 'queue') });
 sleep 1.5;
@@ -274,7 +311,7 @@ GET /snapshot
 
 
 
-=== TEST 17: dedupe: an event is queued ...
+=== TEST 20: dedupe: an event is queued ...
 --- http_config eval
 ::http('dedupe', 'retry=1s', 'teachfloor_dedupe_zone zone=seen:1m;')
 --- config eval
@@ -289,7 +326,7 @@ GET /snapshot
 
 
 
-=== TEST 18: ... Teachfloor's retry of it, while it is being delivered, is a duplicate (same nginx)
+=== TEST 21: ... Teachfloor's retry of it, while it is being delivered, is a duplicate (same nginx)
 --- request eval
 "POST /wh?n=9\n" . ::ev(9)
 --- error_code: 200
@@ -298,7 +335,7 @@ GET /snapshot
 
 
 
-=== TEST 19: ... and so is a retry after its delivery; the app received it once (same nginx)
+=== TEST 22: ... and so is a retry after its delivery; the app received it once (same nginx)
 --- init
 ::wait_until(sub { ::app_requests() >= 1 && !::spool_names('dedupe', 'queue') });
 --- request eval
@@ -309,7 +346,7 @@ GET /snapshot
 
 
 
-=== TEST 20: ... (same nginx)
+=== TEST 23: ... (same nginx)
 --- init
 sleep 1.5;
 ::snapshot('dedupe');
@@ -322,7 +359,7 @@ GET /snapshot
 
 
 
-=== TEST 21: a full spool (max_size=100, less than one event): 503 spool_unavailable, so that Teachfloor retries
+=== TEST 24: a full spool (max_size=100, less than one event): 503 spool_unavailable, so that Teachfloor retries
 --- http_config eval
 ::http('full', 'retry=1s max_size=100', 'teachfloor_dedupe_zone zone=seen:1m;')
 --- config eval
@@ -339,7 +376,7 @@ qr/\[error\] .*teachfloor spool "full" is full \(0 bytes in 0 events\): answered
 
 
 
-=== TEST 22: ... the dedupe mark is released: Teachfloor's retry is refused the same way, not taken for a duplicate (same nginx)
+=== TEST 25: ... the dedupe mark is released: Teachfloor's retry is refused the same way, not taken for a duplicate (same nginx)
 --- request eval
 "POST /wh?n=13\n" . ::ev(13)
 --- error_code: 503
@@ -348,7 +385,7 @@ qr/\[error\] .*teachfloor spool "full" is full \(0 bytes in 0 events\): answered
 
 
 
-=== TEST 23: ... nothing stored, nothing delivered, counted as refused for "full" (same nginx)
+=== TEST 26: ... nothing stored, nothing delivered, counted as refused for "full" (same nginx)
 --- init
 sleep 1.5;
 ::snapshot('full');
@@ -360,7 +397,7 @@ GET /snapshot
 
 
 
-=== TEST 24: a failing disk (tmp/ is no directory, open() fails): 503 spool_unavailable, the error logged
+=== TEST 27: a failing disk (tmp/ is no directory, open() fails): 503 spool_unavailable, the error logged
 --- http_config eval
 ::http('disk', 'retry=1s', 'teachfloor_dedupe_zone zone=seen:1m;')
 --- config eval
@@ -380,7 +417,7 @@ qr{\[error\] .*open\(\) failed for ".*/disk/tmp/${\ ::queued_name()}": answered 
 
 
 
-=== TEST 25: ... nothing delivered, counted as refused for "error" (same nginx)
+=== TEST 28: ... nothing delivered, counted as refused for "error" (same nginx)
 --- init
 sleep 1.5;
 ::snapshot('disk');
@@ -392,7 +429,7 @@ GET /snapshot
 
 
 
-=== TEST 26: ... the disk is back: Teachfloor's retry is queued (the failed attempt left no dedupe mark) (same nginx)
+=== TEST 29: ... the disk is back: Teachfloor's retry is queued (the failed attempt left no dedupe mark) (same nginx)
 --- init
 unlink "$SpoolTest::SpoolDir/disk/tmp";
 rename "$SpoolTest::SpoolDir/disk/tmp.away", "$SpoolTest::SpoolDir/disk/tmp"
@@ -405,7 +442,7 @@ rename "$SpoolTest::SpoolDir/disk/tmp.away", "$SpoolTest::SpoolDir/disk/tmp"
 
 
 
-=== TEST 27: ... and delivered once (same nginx)
+=== TEST 30: ... and delivered once (same nginx)
 --- init
 ::wait_until(sub { ::app_requests() >= 1 && !::spool_names('disk', 'queue') });
 sleep 1.5;
@@ -419,7 +456,7 @@ GET /snapshot
 
 
 
-=== TEST 28: pace=3: five events accepted at once for a slow app (1 s each) ...
+=== TEST 31: pace=3: five events accepted at once for a slow app (1 s each) ...
 --- http_config eval
 ::http('pace3', 'retry=1s pace=3')
 --- config eval
@@ -430,7 +467,7 @@ GET /snapshot
 
 
 
-=== TEST 29: ... reach the app three at a time, never more (same nginx)
+=== TEST 32: ... reach the app three at a time, never more (same nginx)
 --- init
 ::wait_until(sub { ::app_requests() >= 5 && !::spool_names('pace3', 'queue') }, 15);
 ::snapshot('pace3', max => 1);
@@ -445,7 +482,7 @@ app at once: 3
 
 
 
-=== TEST 30: dead letters: the app always answers 500, max_age=2s ...
+=== TEST 33: dead letters: the app always answers 500, max_age=2s ...
 --- http_config eval
 ::http('dead', 'retry=1s max_age=2s')
 --- config eval
@@ -460,7 +497,7 @@ app at once: 3
 
 
 
-=== TEST 31: ... the event is retried until max_age, then moved to dead/ with its state saying why, logged at error, counted (same nginx)
+=== TEST 34: ... the event is retried until max_age, then moved to dead/ with its state saying why, logged at error, counted (same nginx)
 --- init
 ::wait_until(sub { ::spool_names('dead', 'dead') == 2 });
 sleep 1.5;    # nothing more is tried
@@ -486,7 +523,7 @@ qr/\[error\] .*teachfloor spool "dead": gave up on ${\ ::queued_name()} \(event 
 
 
 
-=== TEST 32: ... the app is fixed and the operator moves the dead letter to requeue/: it is delivered, once, and dead/ is empty (same nginx)
+=== TEST 35: ... the app is fixed and the operator moves the dead letter to requeue/: it is delivered, once, and dead/ is empty (same nginx)
 --- init
 ::app_set(status => 200);
 my ($name) = grep { !/\.state$/ } ::spool_names('dead', 'dead');
