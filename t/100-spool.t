@@ -204,7 +204,40 @@ qr/\[info\] .*teachfloor spool "down": delivered ${\ ::queued_name()}, status 20
 
 
 
-=== TEST 13: the app answers 503: 202 all the same
+=== TEST 13: the app takes longer than proxy_read_timeout (1 s): 202 ...
+--- http_config eval
+::http('timeout', 'retry=3s')
+--- config eval
+::gate('timeout', 'proxy_read_timeout 1s;')
+--- init
+::app_start(); ::app_reset(); ::app_set(delay => 2);
+--- request eval
+"POST /wh?n=13\n" . ::ev(13)
+--- error_code: 202
+--- response_body
+{"result":"queued"}
+
+
+
+=== TEST 14: ... the attempt timed out: no answer (504), retried, counted as unreachable (same nginx)
+--- init
+::wait_until(sub { grep { /\.state$/ } ::spool_names('timeout', 'queue') });
+::app_set(delay => 0);
+::snapshot('timeout');
+--- request
+GET /snapshot
+--- response_body eval
+::got(13)
+. "tmp:\nqueue: E1 E1.state\ndead:\nrequeue:\n"
+. "queue/E1.state: attempts 1, error no answer (504)\n"
+. ::metrics('timeout', queued => 1, unreachable => 1, events => 1,
+            bytes => 'SIZE(queue)')
+--- error_log eval
+qr/\[warn\] .*teachfloor spool "timeout": delivery of ${\ ::queued_name()} failed: no answer \(504\); attempt 1, the next in 3000 ms/
+
+
+
+=== TEST 15: the app answers 503: 202 all the same
 --- http_config eval
 ::http('failing', 'retry=2s')
 --- config eval
@@ -219,7 +252,7 @@ qr/\[info\] .*teachfloor spool "down": delivered ${\ ::queued_name()}, status 20
 
 
 
-=== TEST 14: ... the app got the event and answered 503: it waits, counted as a status retry (same nginx)
+=== TEST 16: ... the app got the event and answered 503: it waits, counted as a status retry (same nginx)
 --- init
 ::wait_until(sub { grep { /\.state$/ } ::spool_names('failing', 'queue') });
 ::snapshot('failing');
@@ -236,7 +269,7 @@ qr/\[warn\] .*teachfloor spool "failing": delivery of ${\ ::queued_name()} faile
 
 
 
-=== TEST 15: ... the app recovers: delivered on the next attempt, then no more (same nginx)
+=== TEST 17: ... the app recovers: delivered on the next attempt, then no more (same nginx)
 --- init
 ::app_set(status => 200);
 ::wait_until(sub { ::app_requests() >= 2 && !::spool_names('failing', 'queue') });
@@ -253,7 +286,7 @@ qr/\[info\] .*teachfloor spool "failing": delivered ${\ ::queued_name()}, status
 
 
 
-=== TEST 16: a body of 64 KiB, past client_body_buffer_size (nginx keeps it in a temp file) ...
+=== TEST 18: a body of 64 KiB, past client_body_buffer_size (nginx keeps it in a temp file) ...
 --- http_config eval
 ::http('bigbody', 'retry=1s')
 --- config eval
@@ -268,7 +301,7 @@ qr/\[info\] .*teachfloor spool "failing": delivered ${\ ::queued_name()}, status
 
 
 
-=== TEST 17: ... is stored and delivered byte for byte (same nginx)
+=== TEST 19: ... is stored and delivered byte for byte (same nginx)
 --- init
 ::wait_until(sub { ::app_requests() >= 1 && !::spool_names('bigbody', 'queue') });
 sleep 1.5;
@@ -282,7 +315,7 @@ GET /snapshot
 
 
 
-=== TEST 18: threads=off: the worker writes the event itself, and answers 202 ...
+=== TEST 20: threads=off: the worker writes the event itself, and answers 202 ...
 --- http_config eval
 ::http('nothreads', 'retry=1s threads=off')
 --- config eval
@@ -297,7 +330,7 @@ GET /snapshot
 
 
 
-=== TEST 19: ... then delivers it, once (same nginx)
+=== TEST 21: ... then delivers it, once (same nginx)
 --- init
 ::wait_until(sub { ::app_requests() >= 1 && !::spool_names('nothreads', 'queue') });
 sleep 1.5;
@@ -311,7 +344,7 @@ GET /snapshot
 
 
 
-=== TEST 20: dedupe: an event is queued ...
+=== TEST 22: dedupe: an event is queued ...
 --- http_config eval
 ::http('dedupe', 'retry=1s', 'teachfloor_dedupe_zone zone=seen:1m;')
 --- config eval
@@ -326,7 +359,7 @@ GET /snapshot
 
 
 
-=== TEST 21: ... Teachfloor's retry of it, while it is being delivered, is a duplicate (same nginx)
+=== TEST 23: ... Teachfloor's retry of it, while it is being delivered, is a duplicate (same nginx)
 --- request eval
 "POST /wh?n=9\n" . ::ev(9)
 --- error_code: 200
@@ -335,7 +368,7 @@ GET /snapshot
 
 
 
-=== TEST 22: ... and so is a retry after its delivery; the app received it once (same nginx)
+=== TEST 24: ... and so is a retry after its delivery; the app received it once (same nginx)
 --- init
 ::wait_until(sub { ::app_requests() >= 1 && !::spool_names('dedupe', 'queue') });
 --- request eval
@@ -346,7 +379,7 @@ GET /snapshot
 
 
 
-=== TEST 23: ... (same nginx)
+=== TEST 25: ... (same nginx)
 --- init
 sleep 1.5;
 ::snapshot('dedupe');
@@ -359,7 +392,7 @@ GET /snapshot
 
 
 
-=== TEST 24: a full spool (max_size=100, less than one event): 503 spool_unavailable, so that Teachfloor retries
+=== TEST 26: a full spool (max_size=100, less than one event): 503 spool_unavailable, so that Teachfloor retries
 --- http_config eval
 ::http('full', 'retry=1s max_size=100', 'teachfloor_dedupe_zone zone=seen:1m;')
 --- config eval
@@ -376,7 +409,7 @@ qr/\[error\] .*teachfloor spool "full" is full \(0 bytes in 0 events\): answered
 
 
 
-=== TEST 25: ... the dedupe mark is released: Teachfloor's retry is refused the same way, not taken for a duplicate (same nginx)
+=== TEST 27: ... the dedupe mark is released: Teachfloor's retry is refused the same way, not taken for a duplicate (same nginx)
 --- request eval
 "POST /wh?n=13\n" . ::ev(13)
 --- error_code: 503
@@ -385,7 +418,7 @@ qr/\[error\] .*teachfloor spool "full" is full \(0 bytes in 0 events\): answered
 
 
 
-=== TEST 26: ... nothing stored, nothing delivered, counted as refused for "full" (same nginx)
+=== TEST 28: ... nothing stored, nothing delivered, counted as refused for "full" (same nginx)
 --- init
 sleep 1.5;
 ::snapshot('full');
@@ -397,7 +430,7 @@ GET /snapshot
 
 
 
-=== TEST 27: a failing disk (tmp/ is no directory, open() fails): 503 spool_unavailable, the error logged
+=== TEST 29: a failing disk (tmp/ is no directory, open() fails): 503 spool_unavailable, the error logged
 --- http_config eval
 ::http('disk', 'retry=1s', 'teachfloor_dedupe_zone zone=seen:1m;')
 --- config eval
@@ -417,7 +450,7 @@ qr{\[error\] .*open\(\) failed for ".*/disk/tmp/${\ ::queued_name()}": answered 
 
 
 
-=== TEST 28: ... nothing delivered, counted as refused for "error" (same nginx)
+=== TEST 30: ... nothing delivered, counted as refused for "error" (same nginx)
 --- init
 sleep 1.5;
 ::snapshot('disk');
@@ -429,7 +462,7 @@ GET /snapshot
 
 
 
-=== TEST 29: ... the disk is back: Teachfloor's retry is queued (the failed attempt left no dedupe mark) (same nginx)
+=== TEST 31: ... the disk is back: Teachfloor's retry is queued (the failed attempt left no dedupe mark) (same nginx)
 --- init
 unlink "$SpoolTest::SpoolDir/disk/tmp";
 rename "$SpoolTest::SpoolDir/disk/tmp.away", "$SpoolTest::SpoolDir/disk/tmp"
@@ -442,7 +475,7 @@ rename "$SpoolTest::SpoolDir/disk/tmp.away", "$SpoolTest::SpoolDir/disk/tmp"
 
 
 
-=== TEST 30: ... and delivered once (same nginx)
+=== TEST 32: ... and delivered once (same nginx)
 --- init
 ::wait_until(sub { ::app_requests() >= 1 && !::spool_names('disk', 'queue') });
 sleep 1.5;
@@ -456,7 +489,7 @@ GET /snapshot
 
 
 
-=== TEST 31: pace=3: five events accepted at once for a slow app (1 s each) ...
+=== TEST 33: pace=3: five events accepted at once for a slow app (1 s each) ...
 --- http_config eval
 ::http('pace3', 'retry=1s pace=3')
 --- config eval
@@ -467,7 +500,7 @@ GET /snapshot
 
 
 
-=== TEST 32: ... reach the app three at a time, never more (same nginx)
+=== TEST 34: ... reach the app three at a time, never more (same nginx)
 --- init
 ::wait_until(sub { ::app_requests() >= 5 && !::spool_names('pace3', 'queue') }, 15);
 ::snapshot('pace3', max => 1);
@@ -482,7 +515,7 @@ app at once: 3
 
 
 
-=== TEST 33: dead letters: the app always answers 500, max_age=2s ...
+=== TEST 35: dead letters: the app always answers 500, max_age=2s ...
 --- http_config eval
 ::http('dead', 'retry=1s max_age=2s')
 --- config eval
@@ -497,7 +530,7 @@ app at once: 3
 
 
 
-=== TEST 34: ... the event is retried until max_age, then moved to dead/ with its state saying why, logged at error, counted (same nginx)
+=== TEST 36: ... the event is retried until max_age, then moved to dead/ with its state saying why, logged at error, counted (same nginx)
 --- init
 ::wait_until(sub { ::spool_names('dead', 'dead') == 2 });
 sleep 1.5;    # nothing more is tried
@@ -523,7 +556,7 @@ qr/\[error\] .*teachfloor spool "dead": gave up on ${\ ::queued_name()} \(event 
 
 
 
-=== TEST 35: ... the app is fixed and the operator moves the dead letter to requeue/: it is delivered, once, and dead/ is empty (same nginx)
+=== TEST 37: ... the app is fixed and the operator moves the dead letter to requeue/: it is delivered, once, and dead/ is empty (same nginx)
 --- init
 ::app_set(status => 200);
 my ($name) = grep { !/\.state$/ } ::spool_names('dead', 'dead');
