@@ -123,8 +123,19 @@ sub serve {
     close $c;
 }
 
+# the test that started it is gone (killed, say): the app goes too
+my $parent = getppid;
+$listen->timeout(1);
+
 while (1) {
-    my $c = $listen->accept or next;
+    my $c = $listen->accept;
+    if (!$c) {
+        if (getppid != $parent) {
+            unlink "$dir/app.sock";
+            exit 0;
+        }
+        next;
+    }
     my $pid = fork;
     if (defined $pid && $pid == 0) {
         close $listen;
