@@ -1965,6 +1965,14 @@ ngx_http_teachfloor_spool_requeue(ngx_http_teachfloor_spool_t *spool)
             continue;
         }
 
+        /* a dead letter's state says why it died: it is no longer dead */
+
+        p = ngx_snprintf(from, NGX_MAX_PATH - 1, "%V/dead/%s.state",
+                         &spool->path, name);
+        *p = '\0';
+
+        (void) ngx_delete_file(from);
+
         node->due = ngx_http_teachfloor_spool_now();
 
         /*
@@ -2459,6 +2467,7 @@ ngx_http_teachfloor_spool_request(ngx_http_teachfloor_delivery_t *d,
     r->http_state = NGX_HTTP_PROCESS_REQUEST_STATE;
     r->internal = 1;
     r->logged = 1;
+
     r->read_event_handler = ngx_http_block_reading;
     r->write_event_handler = ngx_http_teachfloor_spool_finish;
     r->phase_handler = cmcf->phase_engine.location_rewrite_index;
