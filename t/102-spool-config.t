@@ -82,7 +82,7 @@ qr/\[emerg\] .*spool zone "s" is already used by the location in \S+nginx\.conf:
 ::loc('@wh', "$::Gate\n teachfloor_spool zone=s;\n proxy_pass http://app;")
 --- must_die
 --- error_log eval
-qr/\[emerg\] .*"teachfloor_spool" directive cannot be used in a named location or an "if" block: a delivery must find its location again by its URI in \S+nginx\.conf:\d+/
+qr/\[emerg\] .*"teachfloor_spool" directive cannot be used in a named location or an "if" block: set it in the location itself in \S+nginx\.conf:\d+/
 
 
 
