@@ -55,7 +55,7 @@ typedef struct {
 
 /* the head of a rate-limit or dedupe zone's shared memory */
 typedef struct {
-    ngx_rbtree_t                rbtree;
+    ngx_rbtree_t                rbtree;     /* rate-limit zones only */
     ngx_rbtree_node_t           sentinel;
     ngx_queue_t                 queue;      /* least recently used last */
     ngx_uint_t                  nodes;
@@ -205,7 +205,7 @@ char *ngx_http_teachfloor_zone_param(ngx_conf_t *cf, ngx_str_t *value,
     ngx_str_t *name, ssize_t *size);
 ngx_int_t ngx_http_teachfloor_shm_init(ngx_shm_zone_t *shm_zone,
     ngx_http_teachfloor_shm_t *shm, ngx_http_teachfloor_shm_t *oshm,
-    ngx_rbtree_insert_pt insert, const char *directive);
+    size_t size, ngx_rbtree_insert_pt insert, const char *directive);
 ngx_int_t ngx_http_teachfloor_shm_stats(ngx_shm_zone_t *shm_zone, void *tag,
     ngx_uint_t *items, ngx_atomic_uint_t *evictions);
 
