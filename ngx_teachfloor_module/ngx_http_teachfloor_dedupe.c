@@ -15,6 +15,7 @@
 /* 110 s between the second and third attempt, and a minute of clock skew */
 #define NGX_HTTP_TF_RETRY_SPAN  170
 
+#define NGX_HTTP_TF_FREE        0
 #define NGX_HTTP_TF_IN_FLIGHT   1
 #define NGX_HTTP_TF_DELIVERED   2
 
@@ -453,6 +454,7 @@ ngx_int_t
 ngx_http_teachfloor_dedupe_check(ngx_http_request_t *r,
     ngx_http_teachfloor_loc_conf_t *tlcf, ngx_http_teachfloor_ctx_t *ctx)
 {
+    u_char                              key[TF_DIGEST_LEN];
     uint32_t                           *bucket;
     ngx_msec_t                          now;
     ngx_http_teachfloor_dedupe_sh_t    *dsh;
@@ -472,10 +474,10 @@ ngx_http_teachfloor_dedupe_check(ngx_http_request_t *r,
 
     if (ctx->envelope.id.len) {
         tf_sha256_prefixed(ctx->scope, ctx->envelope.id.data,
-                           ctx->envelope.id.len, ctx->dedupe_key);
+                           ctx->envelope.id.len, key);
 
     } else {
-        ngx_memcpy(ctx->dedupe_key, ctx->digest, TF_DIGEST_LEN);
+        ngx_memcpy(key, ctx->digest, TF_DIGEST_LEN);
     }
 
     now = ngx_current_msec;
@@ -484,7 +486,7 @@ ngx_http_teachfloor_dedupe_check(ngx_http_request_t *r,
 
     ngx_http_teachfloor_dedupe_expire(dsh, 0);
 
-    dn = ngx_http_teachfloor_dedupe_find(dsh, ctx->dedupe_key);
+    dn = ngx_http_teachfloor_dedupe_find(dsh, key);
 
     if (dn && (ngx_msec_int_t) (dn->expires - now) > 0) {
 
@@ -511,7 +513,7 @@ ngx_http_teachfloor_dedupe_check(ngx_http_request_t *r,
         dn = ngx_http_teachfloor_dedupe_alloc(dsh);
     }
 
-    ngx_memcpy(dn->key, ctx->dedupe_key, NGX_HTTP_TF_DEDUPE_KEY_LEN);
+    ngx_memcpy(dn->key, key, NGX_HTTP_TF_DEDUPE_KEY_LEN);
 
     dn->state = NGX_HTTP_TF_IN_FLIGHT;
     dn->expires = now + zone->in_flight;
@@ -532,6 +534,7 @@ ngx_http_teachfloor_dedupe_check(ngx_http_request_t *r,
     /* the context's pool cleanup releases a mark the log phase did not */
 
     ctx->dedupe_owner = dn->owner;
+    ctx->dedupe_node = *bucket;
     ctx->dedupe_zone = zone;
 
     return NGX_OK;
@@ -577,9 +580,14 @@ ngx_http_teachfloor_dedupe_settle(ngx_http_teachfloor_ctx_t *ctx,
 
     ngx_shmtx_lock(&zone->shm.shpool->mutex);
 
-    dn = ngx_http_teachfloor_dedupe_find(dsh, ctx->dedupe_key);
+    /*
+     * The entry may have been evicted, or freed and taken by another event
+     * since: only the owner of an entry in flight tells it is this mark.
+     */
 
-    if (dn && dn->owner == ctx->dedupe_owner
+    dn = &dsh->nodes[ctx->dedupe_node];
+
+    if (dn->owner == ctx->dedupe_owner
         && dn->state == NGX_HTTP_TF_IN_FLIGHT)
     {
         if (delivered) {
@@ -673,6 +681,7 @@ ngx_http_teachfloor_dedupe_free(ngx_http_teachfloor_dedupe_sh_t *dsh,
     }
 
     *p = dn->next;
+    dn->state = NGX_HTTP_TF_FREE;
 
     ngx_queue_remove(&dn->queue);
     ngx_queue_insert_head(&dsh->free, &dn->queue);

@@ -152,7 +152,7 @@ struct ngx_http_teachfloor_ctx_s {
     /* this request's in-flight mark, until the upstream has answered */
     ngx_http_teachfloor_dedupe_zone_t  *dedupe_zone;
     uint64_t                    dedupe_owner;
-    u_char                      dedupe_key[TF_DIGEST_LEN];
+    ngx_uint_t                  dedupe_node;
 
     unsigned                    verified:1; /* envelope fields usable */
     unsigned                    settled:1;  /* its outcome counted */
