@@ -425,8 +425,7 @@ ngx_http_teachfloor_dedupe_layout(ngx_shm_zone_t *shm_zone,
     }
 
     dsh->nodes = (ngx_http_teachfloor_dedupe_node_t *) p;
-    dsh->buckets = (uint32_t *) (p + n
-                              * sizeof(ngx_http_teachfloor_dedupe_node_t));
+    dsh->buckets = (uint32_t *) (dsh->nodes + n);
 
     ngx_memzero(dsh->buckets, buckets * sizeof(uint32_t));
 
