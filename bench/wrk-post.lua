@@ -2,11 +2,13 @@
 --
 --   wrk ... -s bench/wrk-post.lua URL -- BODY_FILE SIGNATURE
 --       the same body and signature on every request
---   wrk ... -s bench/wrk-post.lua URL -- BODY_FILE - SECRET unique [FIRST]
+--   wrk ... -s bench/wrk-post.lua URL -- BODY_FILE - SECRET unique [FIRST [KEYS]]
 --       a distinct event per request (the member id "mem_abc123" becomes
 --       "m_00000001", same length), signed here with libcrypto's HMAC (wrk
 --       links it): for gates that deduplicate; use one wrk thread (-t1),
---       and another FIRST (the first number) for each run against one nginx
+--       and another FIRST (the first number) for each run against one nginx;
+--       with KEYS, an X-Key header cycles over KEYS values ("k0", "k1", ...)
+--       for a rate-limit zone keyed on it
 --
 -- Any answer but 2xx shows in wrk's "Non-2xx or 3xx responses" line, which
 -- scripts/bench checks.
@@ -50,6 +52,7 @@ function init(args)
     local mdlen = ffi.new("unsigned int[1]")
     local evp = ffi.C.EVP_sha256()
     local n = tonumber(args[5] or "0")
+    local keys = tonumber(args[6] or "")
 
     request = function()
         n = n + 1
@@ -60,7 +63,10 @@ function init(args)
         for i = 0, 31 do
             hex[i + 1] = string.format("%02x", md[i])
         end
-        return wrk.format(nil, nil,
-                          { ["Teachfloor-Signature"] = table.concat(hex) }, b)
+        local headers = { ["Teachfloor-Signature"] = table.concat(hex) }
+        if keys then
+            headers["X-Key"] = "k" .. (n % keys)
+        end
+        return wrk.format(nil, nil, headers, b)
     end
 end

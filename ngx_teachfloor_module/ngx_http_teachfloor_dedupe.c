@@ -15,19 +15,49 @@
 /* 110 s between the second and third attempt, and a minute of clock skew */
 #define NGX_HTTP_TF_RETRY_SPAN  170
 
+#define NGX_HTTP_TF_FREE        0
 #define NGX_HTTP_TF_IN_FLIGHT   1
 #define NGX_HTTP_TF_DELIVERED   2
 
+/*
+ * An entry keeps half of the 32-byte key: 128 bits leave a collision
+ * between two events out of reach even with billions of entries.
+ */
+#define NGX_HTTP_TF_DEDUPE_KEY_LEN  16
+
+/* the head of a zone laid out by this version of the module */
+#define NGX_HTTP_TF_DEDUPE_LAYOUT   0x7466646564757032
+
+
+/*
+ * The zone is one table of entries, laid out when the zone is created and
+ * never allocated from again: an event costs no slab allocation, 56 bytes
+ * and a 4-byte bucket at most, and a lookup reads a bucket and an entry or
+ * two instead of walking a tree of scattered nodes.
+ */
 
 typedef struct {
-    u_char                          color;
-    u_char                          state;
-    u_char                          dummy[6];
-    ngx_queue_t                     queue;
+    u_char                          key[NGX_HTTP_TF_DEDUPE_KEY_LEN];
+    ngx_queue_t                     queue;      /* LRU, or the free list */
     ngx_msec_t                      expires;
     uint64_t                        owner;
-    u_char                          digest[TF_DIGEST_LEN];
+    uint32_t                        next;       /* in the bucket, 0: none */
+    u_char                          state;
 } ngx_http_teachfloor_dedupe_node_t;
+
+
+typedef struct {
+    ngx_http_teachfloor_shctx_t     sh;         /* first: LRU, gauges */
+    uint64_t                        layout;
+    uint64_t                        seed;
+    ngx_uint_t                      shift;      /* 64 - log2 of buckets */
+    uint32_t                       *buckets;
+    /* entry i is nodes[i], from 1: 0 ends a bucket's chain */
+    ngx_http_teachfloor_dedupe_node_t  *nodes;
+    ngx_uint_t                      size;
+    ngx_uint_t                      used;       /* handed out ever */
+    ngx_queue_t                     free;
+} ngx_http_teachfloor_dedupe_sh_t;
 
 
 struct ngx_http_teachfloor_dedupe_zone_s {
@@ -41,16 +71,19 @@ struct ngx_http_teachfloor_dedupe_zone_s {
 
 static ngx_int_t ngx_http_teachfloor_dedupe_init_zone(
     ngx_shm_zone_t *shm_zone, void *data);
-static void ngx_http_teachfloor_dedupe_rbtree_insert_value(
-    ngx_rbtree_node_t *temp, ngx_rbtree_node_t *node,
-    ngx_rbtree_node_t *sentinel);
+static ngx_int_t ngx_http_teachfloor_dedupe_layout(ngx_shm_zone_t *shm_zone,
+    ngx_http_teachfloor_dedupe_sh_t *dsh, ngx_slab_pool_t *shpool);
+static uint32_t *ngx_http_teachfloor_dedupe_bucket(
+    ngx_http_teachfloor_dedupe_sh_t *dsh, u_char *key);
 static ngx_http_teachfloor_dedupe_node_t *ngx_http_teachfloor_dedupe_find(
-    ngx_http_teachfloor_dedupe_zone_t *zone, u_char *digest, uint32_t hash);
+    ngx_http_teachfloor_dedupe_sh_t *dsh, u_char *key);
+static ngx_http_teachfloor_dedupe_node_t *ngx_http_teachfloor_dedupe_alloc(
+    ngx_http_teachfloor_dedupe_sh_t *dsh);
 static void ngx_http_teachfloor_dedupe_free(
-    ngx_http_teachfloor_dedupe_zone_t *zone,
+    ngx_http_teachfloor_dedupe_sh_t *dsh,
     ngx_http_teachfloor_dedupe_node_t *dn);
 static void ngx_http_teachfloor_dedupe_expire(
-    ngx_http_teachfloor_dedupe_zone_t *zone, ngx_uint_t force);
+    ngx_http_teachfloor_dedupe_sh_t *dsh, ngx_uint_t force);
 static void ngx_http_teachfloor_dedupe_settle(ngx_http_teachfloor_ctx_t *ctx,
     ngx_uint_t delivered);
 
@@ -308,58 +341,108 @@ ngx_http_teachfloor_dedupe_init_zone(ngx_shm_zone_t *shm_zone, void *data)
 {
     ngx_http_teachfloor_dedupe_zone_t  *ozone = data;
 
+    ngx_uint_t                          fresh;
+    ngx_http_teachfloor_dedupe_sh_t    *dsh;
     ngx_http_teachfloor_dedupe_zone_t  *zone;
 
     zone = shm_zone->data;
 
-    return ngx_http_teachfloor_shm_init(shm_zone, &zone->shm,
-                              ozone ? &ozone->shm : NULL,
-                              ngx_http_teachfloor_dedupe_rbtree_insert_value,
-                              "teachfloor_dedupe_zone");
+    fresh = (ozone == NULL && !shm_zone->shm.exists);
+
+    if (ngx_http_teachfloor_shm_init(shm_zone, &zone->shm,
+                                     ozone ? &ozone->shm : NULL,
+                                     sizeof(ngx_http_teachfloor_dedupe_sh_t),
+                                     NULL, "teachfloor_dedupe_zone")
+        != NGX_OK)
+    {
+        return NGX_ERROR;
+    }
+
+    dsh = (ngx_http_teachfloor_dedupe_sh_t *) zone->shm.sh;
+
+    if (fresh) {
+        return ngx_http_teachfloor_dedupe_layout(shm_zone, dsh,
+                                                 zone->shm.shpool);
+    }
+
+    /*
+     * The workers of the old cycle go on using an adopted zone: one laid
+     * out by another version of the module can be neither read nor
+     * replaced under them.
+     */
+
+    if (dsh->layout != NGX_HTTP_TF_DEDUPE_LAYOUT) {
+        ngx_log_error(NGX_LOG_EMERG, shm_zone->shm.log, 0,
+                      "teachfloor_dedupe_zone \"%V\" was laid out by "
+                      "another version of the module: restart nginx, or "
+                      "give the zone another size to start it anew",
+                      &shm_zone->shm.name);
+        return NGX_ERROR;
+    }
+
+    return NGX_OK;
 }
 
 
 /*
- * Digests that share their first four bytes (the tree's key) are ordered
- * by the rest, the order ngx_http_teachfloor_dedupe_find() searches in.
+ * The table takes every page the zone has left: entries, then a power of
+ * two buckets, one or two entries to a bucket.  Entries are handed out
+ * from the start of the table as events come, so that memory is touched
+ * only as the zone fills.
  */
 
-static void
-ngx_http_teachfloor_dedupe_rbtree_insert_value(ngx_rbtree_node_t *temp,
-    ngx_rbtree_node_t *node, ngx_rbtree_node_t *sentinel)
+static ngx_int_t
+ngx_http_teachfloor_dedupe_layout(ngx_shm_zone_t *shm_zone,
+    ngx_http_teachfloor_dedupe_sh_t *dsh, ngx_slab_pool_t *shpool)
 {
-    ngx_rbtree_node_t                 **p;
-    ngx_http_teachfloor_dedupe_node_t  *dn, *dnt;
+    u_char      *p;
+    size_t       size, n, buckets;
+    ngx_uint_t   shift;
 
-    for ( ;; ) {
+    size = shpool->pfree << ngx_pagesize_shift;
 
-        if (node->key < temp->key) {
-            p = &temp->left;
+    buckets = 2;
+    shift = 63;
 
-        } else if (node->key > temp->key) {
-            p = &temp->right;
-
-        } else { /* node->key == temp->key */
-
-            dn = (ngx_http_teachfloor_dedupe_node_t *) &node->color;
-            dnt = (ngx_http_teachfloor_dedupe_node_t *) &temp->color;
-
-            p = (ngx_memcmp(dn->digest, dnt->digest, TF_DIGEST_LEN) < 0)
-                ? &temp->left : &temp->right;
-        }
-
-        if (*p == sentinel) {
-            break;
-        }
-
-        temp = *p;
+    while (buckets * 2 * (sizeof(ngx_http_teachfloor_dedupe_node_t)
+                          + sizeof(uint32_t))
+           <= size)
+    {
+        buckets *= 2;
+        shift--;
     }
 
-    *p = node;
-    node->parent = temp;
-    node->left = sentinel;
-    node->right = sentinel;
-    ngx_rbt_red(node);
+    n = (size - buckets * sizeof(uint32_t))
+        / sizeof(ngx_http_teachfloor_dedupe_node_t);
+
+    if (n < 2) {
+        ngx_log_error(NGX_LOG_EMERG, shm_zone->shm.log, 0,
+                      "teachfloor_dedupe_zone \"%V\" is too small",
+                      &shm_zone->shm.name);
+        return NGX_ERROR;
+    }
+
+    p = ngx_slab_alloc(shpool, size);
+    if (p == NULL) {
+        return NGX_ERROR;
+    }
+
+    dsh->nodes = (ngx_http_teachfloor_dedupe_node_t *) p;
+    dsh->buckets = (uint32_t *) (dsh->nodes + n);
+
+    ngx_memzero(dsh->buckets, buckets * sizeof(uint32_t));
+
+    /* nodes[0] stands for none */
+    dsh->size = ngx_min(n - 1, 0xffffffff);
+    dsh->used = 0;
+    dsh->shift = shift;
+    dsh->seed = (uint64_t) ngx_random() << 32 ^ ngx_random();
+
+    ngx_queue_init(&dsh->free);
+
+    dsh->layout = NGX_HTTP_TF_DEDUPE_LAYOUT;
+
+    return NGX_OK;
 }
 
 
@@ -373,13 +456,15 @@ ngx_int_t
 ngx_http_teachfloor_dedupe_check(ngx_http_request_t *r,
     ngx_http_teachfloor_loc_conf_t *tlcf, ngx_http_teachfloor_ctx_t *ctx)
 {
-    uint32_t                            hash;
+    u_char                              key[TF_DIGEST_LEN];
+    uint32_t                           *bucket;
     ngx_msec_t                          now;
-    ngx_rbtree_node_t                  *node;
+    ngx_http_teachfloor_dedupe_sh_t    *dsh;
     ngx_http_teachfloor_dedupe_node_t  *dn;
     ngx_http_teachfloor_dedupe_zone_t  *zone;
 
     zone = tlcf->dedupe->data;
+    dsh = (ngx_http_teachfloor_dedupe_sh_t *) zone->shm.sh;
 
     /*
      * The id is stable across retries even if the body were serialised
@@ -391,21 +476,19 @@ ngx_http_teachfloor_dedupe_check(ngx_http_request_t *r,
 
     if (ctx->envelope.id.len) {
         tf_sha256_prefixed(ctx->scope, ctx->envelope.id.data,
-                           ctx->envelope.id.len, ctx->dedupe_key);
+                           ctx->envelope.id.len, key);
 
     } else {
-        ngx_memcpy(ctx->dedupe_key, ctx->digest, TF_DIGEST_LEN);
+        ngx_memcpy(key, ctx->digest, TF_DIGEST_LEN);
     }
-
-    ngx_memcpy(&hash, ctx->dedupe_key, sizeof(uint32_t));
 
     now = ngx_current_msec;
 
     ngx_shmtx_lock(&zone->shm.shpool->mutex);
 
-    ngx_http_teachfloor_dedupe_expire(zone, 0);
+    ngx_http_teachfloor_dedupe_expire(dsh, 0);
 
-    dn = ngx_http_teachfloor_dedupe_find(zone, ctx->dedupe_key, hash);
+    dn = ngx_http_teachfloor_dedupe_find(dsh, key);
 
     if (dn && (ngx_msec_int_t) (dn->expires - now) > 0) {
 
@@ -421,32 +504,18 @@ ngx_http_teachfloor_dedupe_check(ngx_http_request_t *r,
     }
 
     if (dn) {
-        ngx_http_teachfloor_dedupe_free(zone, dn);
+        ngx_http_teachfloor_dedupe_free(dsh, dn);
     }
 
-    node = ngx_slab_alloc_locked(zone->shm.shpool, sizeof(ngx_rbtree_node_t)
-                                 + sizeof(ngx_http_teachfloor_dedupe_node_t));
+    dn = ngx_http_teachfloor_dedupe_alloc(dsh);
 
-    if (node == NULL) {
-        ngx_http_teachfloor_dedupe_expire(zone, 1);
-
-        node = ngx_slab_alloc_locked(zone->shm.shpool, sizeof(ngx_rbtree_node_t)
-                                 + sizeof(ngx_http_teachfloor_dedupe_node_t));
-
-        if (node == NULL) {
-            ngx_shmtx_unlock(&zone->shm.shpool->mutex);
-
-            ngx_log_error(NGX_LOG_ALERT, r->connection->log, 0,
-                          "teachfloor_dedupe_zone \"%V\" is full, the event "
-                          "goes through unmarked",
-                          &tlcf->dedupe->shm.name);
-            return NGX_OK;
-        }
+    if (dn == NULL) {
+        /* full: the least recently used entry makes room */
+        ngx_http_teachfloor_dedupe_expire(dsh, 1);
+        dn = ngx_http_teachfloor_dedupe_alloc(dsh);
     }
 
-    node->key = hash;
-
-    dn = (ngx_http_teachfloor_dedupe_node_t *) &node->color;
+    ngx_memcpy(dn->key, key, NGX_HTTP_TF_DEDUPE_KEY_LEN);
 
     dn->state = NGX_HTTP_TF_IN_FLIGHT;
     dn->expires = now + zone->in_flight;
@@ -455,17 +524,19 @@ ngx_http_teachfloor_dedupe_check(ngx_http_request_t *r,
     dn->owner = ((uint64_t) ngx_pid << 40)
                 ^ ++ngx_http_teachfloor_dedupe_serial;
 
-    ngx_memcpy(dn->digest, ctx->dedupe_key, TF_DIGEST_LEN);
+    bucket = ngx_http_teachfloor_dedupe_bucket(dsh, dn->key);
+    dn->next = *bucket;
+    *bucket = (uint32_t) (dn - dsh->nodes);
 
-    ngx_rbtree_insert(&zone->shm.sh->rbtree, node);
-    ngx_queue_insert_head(&zone->shm.sh->queue, &dn->queue);
-    zone->shm.sh->nodes++;
+    ngx_queue_insert_head(&dsh->sh.queue, &dn->queue);
+    dsh->sh.nodes++;
 
     ngx_shmtx_unlock(&zone->shm.shpool->mutex);
 
     /* the context's pool cleanup releases a mark the log phase did not */
 
     ctx->dedupe_owner = dn->owner;
+    ctx->dedupe_node = *bucket;
     ctx->dedupe_zone = zone;
 
     return NGX_OK;
@@ -495,7 +566,7 @@ static void
 ngx_http_teachfloor_dedupe_settle(ngx_http_teachfloor_ctx_t *ctx,
     ngx_uint_t delivered)
 {
-    uint32_t                            hash;
+    ngx_http_teachfloor_dedupe_sh_t    *dsh;
     ngx_http_teachfloor_dedupe_node_t  *dn;
     ngx_http_teachfloor_dedupe_zone_t  *zone;
 
@@ -507,13 +578,18 @@ ngx_http_teachfloor_dedupe_settle(ngx_http_teachfloor_ctx_t *ctx,
 
     ctx->dedupe_zone = NULL;
 
-    ngx_memcpy(&hash, ctx->dedupe_key, sizeof(uint32_t));
+    dsh = (ngx_http_teachfloor_dedupe_sh_t *) zone->shm.sh;
 
     ngx_shmtx_lock(&zone->shm.shpool->mutex);
 
-    dn = ngx_http_teachfloor_dedupe_find(zone, ctx->dedupe_key, hash);
+    /*
+     * The entry may have been evicted, or freed and taken by another event
+     * since: only the owner of an entry in flight tells it is this mark.
+     */
 
-    if (dn && dn->owner == ctx->dedupe_owner
+    dn = &dsh->nodes[ctx->dedupe_node];
+
+    if (dn->owner == ctx->dedupe_owner
         && dn->state == NGX_HTTP_TF_IN_FLIGHT)
     {
         if (delivered) {
@@ -521,10 +597,10 @@ ngx_http_teachfloor_dedupe_settle(ngx_http_teachfloor_ctx_t *ctx,
             dn->expires = ngx_current_msec + zone->ttl;
 
             ngx_queue_remove(&dn->queue);
-            ngx_queue_insert_head(&zone->shm.sh->queue, &dn->queue);
+            ngx_queue_insert_head(&dsh->sh.queue, &dn->queue);
 
         } else {
-            ngx_http_teachfloor_dedupe_free(zone, dn);
+            ngx_http_teachfloor_dedupe_free(dsh, dn);
         }
     }
 
@@ -532,38 +608,59 @@ ngx_http_teachfloor_dedupe_settle(ngx_http_teachfloor_ctx_t *ctx,
 }
 
 
-static ngx_http_teachfloor_dedupe_node_t *
-ngx_http_teachfloor_dedupe_find(ngx_http_teachfloor_dedupe_zone_t *zone,
-    u_char *digest, uint32_t hash)
+/*
+ * The key is a digest, but of what a tenant chooses: mixed with the zone's
+ * random seed, its bits do not tell which keys share a bucket, so that
+ * nobody can line events up in one chain.
+ */
+
+static uint32_t *
+ngx_http_teachfloor_dedupe_bucket(ngx_http_teachfloor_dedupe_sh_t *dsh,
+    u_char *key)
 {
-    ngx_int_t                           rc;
-    ngx_rbtree_node_t                  *node, *sentinel;
+    uint64_t  h;
+
+    ngx_memcpy(&h, key, sizeof(uint64_t));
+
+    h = (h ^ dsh->seed) * 0x9e3779b97f4a7c15;
+
+    return &dsh->buckets[h >> dsh->shift];
+}
+
+
+static ngx_http_teachfloor_dedupe_node_t *
+ngx_http_teachfloor_dedupe_find(ngx_http_teachfloor_dedupe_sh_t *dsh,
+    u_char *key)
+{
+    uint32_t                            i;
     ngx_http_teachfloor_dedupe_node_t  *dn;
 
-    node = zone->shm.sh->rbtree.root;
-    sentinel = zone->shm.sh->rbtree.sentinel;
+    for (i = *ngx_http_teachfloor_dedupe_bucket(dsh, key); i; i = dn->next) {
+        dn = &dsh->nodes[i];
 
-    while (node != sentinel) {
-
-        if (hash < node->key) {
-            node = node->left;
-            continue;
-        }
-
-        if (hash > node->key) {
-            node = node->right;
-            continue;
-        }
-
-        dn = (ngx_http_teachfloor_dedupe_node_t *) &node->color;
-
-        rc = ngx_memcmp(digest, dn->digest, TF_DIGEST_LEN);
-
-        if (rc == 0) {
+        if (ngx_memcmp(dn->key, key, NGX_HTTP_TF_DEDUPE_KEY_LEN) == 0) {
             return dn;
         }
+    }
 
-        node = (rc < 0) ? node->left : node->right;
+    return NULL;
+}
+
+
+static ngx_http_teachfloor_dedupe_node_t *
+ngx_http_teachfloor_dedupe_alloc(ngx_http_teachfloor_dedupe_sh_t *dsh)
+{
+    ngx_queue_t  *q;
+
+    if (!ngx_queue_empty(&dsh->free)) {
+        q = ngx_queue_head(&dsh->free);
+        ngx_queue_remove(q);
+
+        return ngx_queue_data(q, ngx_http_teachfloor_dedupe_node_t, queue);
+    }
+
+    if (dsh->used < dsh->size) {
+        return &dsh->nodes[++dsh->used];
     }
 
     return NULL;
@@ -571,19 +668,27 @@ ngx_http_teachfloor_dedupe_find(ngx_http_teachfloor_dedupe_zone_t *zone,
 
 
 static void
-ngx_http_teachfloor_dedupe_free(ngx_http_teachfloor_dedupe_zone_t *zone,
+ngx_http_teachfloor_dedupe_free(ngx_http_teachfloor_dedupe_sh_t *dsh,
     ngx_http_teachfloor_dedupe_node_t *dn)
 {
-    ngx_rbtree_node_t  *node;
+    uint32_t   i, *p;
 
-    node = (ngx_rbtree_node_t *)
-               ((u_char *) dn - offsetof(ngx_rbtree_node_t, color));
+    i = (uint32_t) (dn - dsh->nodes);
+
+    for (p = ngx_http_teachfloor_dedupe_bucket(dsh, dn->key);
+         *p != i;
+         p = &dsh->nodes[*p].next)
+    {
+        /* void */
+    }
+
+    *p = dn->next;
+    dn->state = NGX_HTTP_TF_FREE;
 
     ngx_queue_remove(&dn->queue);
-    ngx_rbtree_delete(&zone->shm.sh->rbtree, node);
-    ngx_slab_free_locked(zone->shm.shpool, node);
+    ngx_queue_insert_head(&dsh->free, &dn->queue);
 
-    zone->shm.sh->nodes--;
+    dsh->sh.nodes--;
 }
 
 
@@ -594,7 +699,7 @@ ngx_http_teachfloor_dedupe_free(ngx_http_teachfloor_dedupe_zone_t *zone,
  */
 
 static void
-ngx_http_teachfloor_dedupe_expire(ngx_http_teachfloor_dedupe_zone_t *zone,
+ngx_http_teachfloor_dedupe_expire(ngx_http_teachfloor_dedupe_sh_t *dsh,
     ngx_uint_t force)
 {
     ngx_uint_t                          n;
@@ -603,11 +708,11 @@ ngx_http_teachfloor_dedupe_expire(ngx_http_teachfloor_dedupe_zone_t *zone,
 
     for (n = 0; n < 3; n++) {
 
-        if (ngx_queue_empty(&zone->shm.sh->queue)) {
+        if (ngx_queue_empty(&dsh->sh.queue)) {
             return;
         }
 
-        q = ngx_queue_last(&zone->shm.sh->queue);
+        q = ngx_queue_last(&dsh->sh.queue);
         dn = ngx_queue_data(q, ngx_http_teachfloor_dedupe_node_t, queue);
 
         if ((ngx_msec_int_t) (dn->expires - ngx_current_msec) > 0) {
@@ -616,10 +721,9 @@ ngx_http_teachfloor_dedupe_expire(ngx_http_teachfloor_dedupe_zone_t *zone,
                 return;
             }
 
-            (void) ngx_atomic_fetch_add(&zone->shm.sh->evictions, 1);
+            (void) ngx_atomic_fetch_add(&dsh->sh.evictions, 1);
         }
 
-        ngx_http_teachfloor_dedupe_free(zone, dn);
+        ngx_http_teachfloor_dedupe_free(dsh, dn);
     }
 }
-

@@ -159,7 +159,8 @@ static ngx_str_t  ngx_http_teachfloor_json_type =
 
 #define NGX_HTTP_TF_ARENA_SIZE  65536
 
-static u_char  ngx_http_teachfloor_arena_mem[NGX_HTTP_TF_ARENA_SIZE];
+static u_char   ngx_http_teachfloor_arena[NGX_HTTP_TF_ARENA_SIZE];
+static u_char  *ngx_http_teachfloor_arena_pos;
 
 
 static ngx_http_teachfloor_ctx_t  *ngx_http_teachfloor_free_ctx;
@@ -648,8 +649,8 @@ ngx_http_teachfloor_decide(ngx_http_request_t *r,
 
     allocator.alloc = ngx_http_teachfloor_json_alloc;
     allocator.ctx = r->pool;
-    allocator.pos = ngx_http_teachfloor_arena_mem;
-    allocator.last = ngx_http_teachfloor_arena_mem + NGX_HTTP_TF_ARENA_SIZE;
+
+    ngx_http_teachfloor_arena_pos = ngx_http_teachfloor_arena;
 
     env = &ctx->envelope;
     erc = tf_envelope_parse(json, total, &allocator, env);
@@ -1211,6 +1212,18 @@ ngx_http_teachfloor_body(ngx_http_request_t *r, const u_char **body,
 static void *
 ngx_http_teachfloor_json_alloc(void *pool, size_t size)
 {
+    u_char  *p, *last;
+
+    /* cJSON's nodes hold pointers and doubles */
+
+    p = ngx_align_ptr(ngx_http_teachfloor_arena_pos, 8);
+    last = ngx_http_teachfloor_arena + NGX_HTTP_TF_ARENA_SIZE;
+
+    if (p <= last && size <= (size_t) (last - p)) {
+        ngx_http_teachfloor_arena_pos = p + size;
+        return p;
+    }
+
     return ngx_palloc(pool, size);
 }
 

@@ -457,6 +457,7 @@ ngx_http_teachfloor_limit_init_zone(ngx_shm_zone_t *shm_zone, void *data)
 
     return ngx_http_teachfloor_shm_init(shm_zone, &zone->shm,
                                ozone ? &ozone->shm : NULL,
+                               sizeof(ngx_http_teachfloor_shctx_t),
                                ngx_http_teachfloor_limit_rbtree_insert_value,
                                "teachfloor_limit_zone");
 }

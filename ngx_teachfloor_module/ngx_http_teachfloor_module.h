@@ -59,7 +59,7 @@ typedef struct {
 
 /* the head of a rate-limit or dedupe zone's shared memory */
 typedef struct {
-    ngx_rbtree_t                rbtree;
+    ngx_rbtree_t                rbtree;     /* rate-limit zones only */
     ngx_rbtree_node_t           sentinel;
     ngx_queue_t                 queue;      /* least recently used last */
     ngx_uint_t                  nodes;
@@ -159,7 +159,7 @@ struct ngx_http_teachfloor_ctx_s {
     /* this request's in-flight mark, until the upstream has answered */
     ngx_http_teachfloor_dedupe_zone_t  *dedupe_zone;
     uint64_t                    dedupe_owner;
-    u_char                      dedupe_key[TF_DIGEST_LEN];
+    ngx_uint_t                  dedupe_node;
 
     unsigned                    verified:1; /* envelope fields usable */
     unsigned                    settled:1;  /* its outcome counted */
@@ -229,7 +229,7 @@ char *ngx_http_teachfloor_zone_param(ngx_conf_t *cf, ngx_str_t *value,
     ngx_str_t *name, ssize_t *size);
 ngx_int_t ngx_http_teachfloor_shm_init(ngx_shm_zone_t *shm_zone,
     ngx_http_teachfloor_shm_t *shm, ngx_http_teachfloor_shm_t *oshm,
-    ngx_rbtree_insert_pt insert, const char *directive);
+    size_t size, ngx_rbtree_insert_pt insert, const char *directive);
 ngx_int_t ngx_http_teachfloor_shm_stats(ngx_shm_zone_t *shm_zone, void *tag,
     ngx_uint_t *items, ngx_atomic_uint_t *evictions);
 

@@ -60,14 +60,15 @@ ngx_http_teachfloor_zone_param(ngx_conf_t *cf, ngx_str_t *value,
 
 /*
  * A zone's init: on reload the old cycle's zone is adopted as it is (the
- * entries survive); otherwise an rbtree and an LRU queue are laid out in
- * the new memory.  A full zone is no error to log: the callers evict.
+ * entries survive); otherwise a zeroed head of the given size, its LRU
+ * queue and, given an insert function, its rbtree are laid out in the new
+ * memory.  A full zone is no error to log: the callers evict.
  */
 
 ngx_int_t
 ngx_http_teachfloor_shm_init(ngx_shm_zone_t *shm_zone,
     ngx_http_teachfloor_shm_t *shm, ngx_http_teachfloor_shm_t *oshm,
-    ngx_rbtree_insert_pt insert, const char *directive)
+    size_t size, ngx_rbtree_insert_pt insert, const char *directive)
 {
     size_t  len;
 
@@ -84,15 +85,17 @@ ngx_http_teachfloor_shm_init(ngx_shm_zone_t *shm_zone,
         return NGX_OK;
     }
 
-    shm->sh = ngx_slab_alloc(shm->shpool,
-                             sizeof(ngx_http_teachfloor_shctx_t));
+    shm->sh = ngx_slab_calloc(shm->shpool, size);
     if (shm->sh == NULL) {
         return NGX_ERROR;
     }
 
     shm->shpool->data = shm->sh;
 
-    ngx_rbtree_init(&shm->sh->rbtree, &shm->sh->sentinel, insert);
+    if (insert) {
+        ngx_rbtree_init(&shm->sh->rbtree, &shm->sh->sentinel, insert);
+    }
+
     ngx_queue_init(&shm->sh->queue);
 
     len = sizeof(" in  \"\"") + ngx_strlen(directive)

@@ -25,17 +25,13 @@ typedef struct {
 
 
 /*
- * Where cJSON's nodes and strings go during one parse: first the block from
- * pos to last, bumped along (pos may be NULL: no block, and the parse then
- * sets last to NULL too), then alloc().
- * Nothing is freed one by one: the memory must live as long as the
- * envelope's strings are used (an nginx request pool, an arena in tests).
+ * Where cJSON's nodes and strings go during one parse.  Nothing is freed
+ * one by one: the memory must live as long as the envelope's strings are
+ * used (the module's per-worker arena and request pool, an arena in tests).
  */
 typedef struct {
     void         *(*alloc)(void *ctx, size_t size);
     void           *ctx;
-    u_char         *pos;
-    u_char         *last;
 } tf_allocator_t;
 
 

@@ -23,11 +23,6 @@
 #define TF_HMAC_BLOCK  64
 
 
-/* the outer block holds the inner digest, 0x80 and a 64-bit length */
-typedef char  tf_outer_block_fits[(TF_DIGEST_LEN + 1 + 8 <= TF_HMAC_BLOCK)
-                                  ? 1 : -1];
-
-
 /*
  * A hex digit's value with 0x10 set; zero for anything else.  And-ed
  * together over the whole signature, the flag is tested once, not per digit.
@@ -115,33 +110,23 @@ tf_hmac_update(tf_hmac_t *hmac, const u_char *p, size_t len)
 }
 
 
-/*
- * The outer hash is one block: the inner digest, the padding and the
- * length of key block and digest in bits, fixed.  It is hashed with
- * SHA256_Transform() into the outer state, whose words are the HMAC; this
- * saves SHA256_Update()'s buffering and SHA256_Final()'s output and wipe.
- */
-
 static void
-tf_hmac_outer(tf_hmac_t *hmac, const tf_hmac_key_t *key, SHA256_CTX *outer)
+tf_hmac_outer(tf_hmac_t *hmac, const tf_hmac_key_t *key,
+    u_char digest[TF_DIGEST_LEN])
 {
-    u_char  block[TF_HMAC_BLOCK];
+    SHA256_CTX  outer;
 
-    SHA256_Final(block, &hmac->sha);
+    SHA256_Final(digest, &hmac->sha);
 
-    memset(block + TF_DIGEST_LEN, 0, TF_HMAC_BLOCK - TF_DIGEST_LEN);
-    block[TF_DIGEST_LEN] = 0x80;
-    block[TF_HMAC_BLOCK - 2] = ((TF_HMAC_BLOCK + TF_DIGEST_LEN) * 8) >> 8;
-    block[TF_HMAC_BLOCK - 1] = ((TF_HMAC_BLOCK + TF_DIGEST_LEN) * 8) & 0xff;
-
-    *outer = key->outer;
-    SHA256_Transform(outer, block);
+    outer = key->outer;
+    SHA256_Update(&outer, digest, TF_DIGEST_LEN);
+    SHA256_Final(digest, &outer);
 }
 
 
-static void
-tf_hmac_chunks(const tf_hmac_key_t *key, const tf_chunk_t *chunks,
-    size_t nchunks, SHA256_CTX *outer)
+void
+tf_hmac_compute(const tf_hmac_key_t *key, const tf_chunk_t *chunks,
+    size_t nchunks, u_char digest[TF_DIGEST_LEN])
 {
     size_t     i;
     tf_hmac_t  hmac;
@@ -152,62 +137,21 @@ tf_hmac_chunks(const tf_hmac_key_t *key, const tf_chunk_t *chunks,
         tf_hmac_update(&hmac, chunks[i].data, chunks[i].len);
     }
 
-    tf_hmac_outer(&hmac, key, outer);
+    tf_hmac_outer(&hmac, key, digest);
 }
 
 
-void
-tf_hmac_compute(const tf_hmac_key_t *key, const tf_chunk_t *chunks,
-    size_t nchunks, u_char digest[TF_DIGEST_LEN])
-{
-    size_t      i;
-    SHA256_CTX  outer;
-
-    tf_hmac_chunks(key, chunks, nchunks, &outer);
-
-    for (i = 0; i < TF_DIGEST_LEN / 4; i++) {
-        digest[4 * i] = (u_char) (outer.h[i] >> 24);
-        digest[4 * i + 1] = (u_char) (outer.h[i] >> 16);
-        digest[4 * i + 2] = (u_char) (outer.h[i] >> 8);
-        digest[4 * i + 3] = (u_char) outer.h[i];
-    }
-}
-
-
-/*
- * Constant time: every word is compared and the differences or-ed; the
- * accumulator is volatile so that no compiler may stop at the first
- * difference.
- */
-
-static int
-tf_hmac_equal(const SHA256_CTX *outer, const u_char expected[TF_DIGEST_LEN])
-{
-    size_t             i;
-    const u_char      *e;
-    volatile uint32_t  diff;
-
-    diff = 0;
-
-    for (i = 0; i < TF_DIGEST_LEN / 4; i++) {
-        e = expected + 4 * i;
-        diff |= outer->h[i] ^ ((uint32_t) e[0] << 24 | (uint32_t) e[1] << 16
-                               | (uint32_t) e[2] << 8 | e[3]);
-    }
-
-    return diff == 0;
-}
-
+/* CRYPTO_memcmp() takes as long wherever the digests differ */
 
 int
 tf_hmac_matches(const tf_hmac_key_t *key, const tf_chunk_t *chunks,
     size_t nchunks, const u_char expected[TF_DIGEST_LEN])
 {
-    SHA256_CTX  outer;
+    u_char  digest[TF_DIGEST_LEN];
 
-    tf_hmac_chunks(key, chunks, nchunks, &outer);
+    tf_hmac_compute(key, chunks, nchunks, digest);
 
-    return tf_hmac_equal(&outer, expected);
+    return CRYPTO_memcmp(digest, expected, TF_DIGEST_LEN) == 0;
 }
 
 
@@ -215,11 +159,11 @@ int
 tf_hmac_finish_matches(tf_hmac_t *hmac, const tf_hmac_key_t *key,
     const u_char expected[TF_DIGEST_LEN])
 {
-    SHA256_CTX  outer;
+    u_char  digest[TF_DIGEST_LEN];
 
-    tf_hmac_outer(hmac, key, &outer);
+    tf_hmac_outer(hmac, key, digest);
 
-    return tf_hmac_equal(&outer, expected);
+    return CRYPTO_memcmp(digest, expected, TF_DIGEST_LEN) == 0;
 }
 
 

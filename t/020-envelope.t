@@ -459,3 +459,12 @@ teachfloor webhook stale_timestamp, event "course.join"
 "POST /wh\n" . ::typed_at(-30)
 --- error_code: 200
 --- response_body_like: ^upstream: POST /received\nsignature: [0-9a-f]{64}\n\{"id":"evt_1","type":"course\.join","created_at":"
+
+
+
+=== TEST 38: an event whose tree outgrows the worker's 64 KB parse arena (4,000 objects) goes on in the request pool and is forwarded
+--- request eval
+"POST /wh\n" . '{"event":"member.joined","timestamp":"2025-10-07T15:30:00Z","data":{"list":[' . join(',', ('{"a":1}') x 4000) . ']}}'
+--- error_code: 200
+--- response_body eval
+::forwarded('{"event":"member.joined","timestamp":"2025-10-07T15:30:00Z","data":{"list":[' . join(',', ('{"a":1}') x 4000) . ']}}')

@@ -505,7 +505,7 @@ qr/"teachfloor_dedupe" in .*nginx\.conf:\d+ uses zone "nowhere" that has no "tea
 
 
 
-=== TEST 25: ids whose digests share the tree key (first 4 bytes of SHA-256) are still told apart and deduped
+=== TEST 25: ids whose digests share their first 4 bytes (SHA-256) are still told apart and deduped
 --- request eval
 ["POST /wh\n" . ::typed('evt_9713', '"a":1'), "POST /wh\n" . ::typed('evt_36122', '"a":1'),
  "POST /wh\n" . ::typed('evt_36122', '"a":1'), "POST /wh\n" . ::typed('evt_9713', '"a":1')]
@@ -624,3 +624,29 @@ $::UpstreamConfig . q{
 [200, 200, 200, 200]
 --- response_body eval
 [::fwd(::typed('evt_2901', '"a":1')), $::dup, ::fwd(::typed('evt_2902', '"a":1')), $::dup]
+
+
+
+=== TEST 30: a full zone forgets its least recently used events: the oldest is forwarded again, the newest is still a duplicate, evictions are counted; 32 KB hold over 330 events (under 100 bytes each, the zone's own pages included)
+--- http_config eval
+$::UpstreamConfig . q{
+    teachfloor_dedupe_zone zone=seen:32k;
+}
+--- config eval
+$::Gate . q{
+    location = /metrics {
+        teachfloor_metrics;
+    }
+}
+--- request eval
+[(map { "POST /wh\n" . ::ev(3000 + $_) } 1 .. 400),
+ "POST /wh\n" . ::ev(3001), "POST /wh\n" . ::ev(3400), "GET /metrics"]
+--- more_headers eval
+[(map { TeachfloorTest::signed(::ev(3000 + $_)) } 1 .. 400),
+ TeachfloorTest::signed(::ev(3001)), TeachfloorTest::signed(::ev(3400)), ""]
+--- error_code eval
+[(200) x 403]
+--- response_body_like eval
+[(map { qr/^\Q${\ ::fwd(::ev(3000 + $_))}\E\z/ } 1 .. 400),
+ qr/^\Q${\ ::fwd(::ev(3001))}\E\z/, qr/^\Q$::dup\E\z/,
+ qr/\nteachfloor_dedupe_zone_entries\{zone="seen"\} (?:3[3-9]\d|[4-9]\d\d)\n.*\nteachfloor_dedupe_zone_evictions_total\{zone="seen"\} [1-9]\d*\n/s]

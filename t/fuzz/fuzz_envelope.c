@@ -116,8 +116,6 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     memset(&a, 0, sizeof(a));
     alloc.alloc = tf_arena_alloc;
     alloc.ctx = &a;
-    alloc.pos = NULL;
-    alloc.last = NULL;
 
     rc = tf_envelope_parse(data, size, &alloc, &env);
     check(&a, &env, rc);

@@ -33,7 +33,7 @@
 
 
 static tf_arena_t      arena;
-static tf_allocator_t  allocator = { tf_arena_alloc, &arena, NULL, NULL };
+static tf_allocator_t  allocator = { tf_arena_alloc, &arena };
 
 
 static int
@@ -942,66 +942,6 @@ test_embedded_nul(void)
 
 
 /*
- * With a block to bump along first (as the module's per-worker arena), of
- * any size: the same envelope, strings inside the block or the fallback,
- * nothing written past the block's end.
- */
-
-static void
-test_block(void)
-{
-    size_t            i, n, len;
-    u_char            block[4096 + 64];
-    tf_arena_t        fallback;
-    tf_envelope_t     env, ref;
-    tf_allocator_t    a;
-    tf_envelope_rc_e  rc, rrc;
-
-    static const size_t  sizes[] = { 0, 1, 7, 64, 300, 1000, 4096 };
-    static const char   *body =
-        "{\"id\":\"evt_9\",\"type\":\"course.join\",\"created_at\":"
-        "\"2025-10-07T15:30:00.000000Z\",\"data\":{\"organization\":"
-        "{\"id\":42},\"list\":[1,2,3,{\"a\":\"b\"}]}}";
-
-    len = strlen(body);
-
-    rrc = parse_at(body, len, &ref, __LINE__);
-    CHECK(rrc == TF_ENVELOPE_OK);
-
-    for (i = 0; i < sizeof(sizes) / sizeof(sizes[0]); i++) {
-        n = sizes[i];
-
-        memset(&fallback, 0, sizeof(fallback));
-        memset(block, 0xAB, sizeof(block));
-
-        a.alloc = tf_arena_alloc;
-        a.ctx = &fallback;
-        a.pos = n ? block : NULL;
-        a.last = block + n;
-
-        rc = tf_envelope_parse((const u_char *) body, len, &a, &env);
-
-        CHECK_MSG(rc == rrc, "block of %zu: rc %d", n, rc);
-        CHECK_MSG(env.event.len == ref.event.len
-                  && memcmp(env.event.data, ref.event.data, env.event.len) == 0,
-                  "block of %zu: event", n);
-        CHECK_MSG(env.id.len == 5 && memcmp(env.id.data, "evt_9", 5) == 0,
-                  "block of %zu: id", n);
-        CHECK_MSG(env.organization_id.len == 2
-                  && memcmp(env.organization_id.data, "42", 2) == 0,
-                  "block of %zu: organization id", n);
-        CHECK_MSG(a.pos == NULL || (a.pos >= block && a.pos <= block + n),
-                  "block of %zu: bumped past its end", n);
-        CHECK_MSG(block[n] == 0xAB, "block of %zu: wrote past its end", n);
-        CHECK_MSG(n >= 4096 ? fallback.calls == 0 : 1,
-                  "block of %zu: %zu fallback allocations", n, fallback.calls);
-
-        tf_arena_free(&fallback);
-    }
-}
-
-
-/*
  * Hooks another library installed after tf_envelope_init(): the tree is
  * on its heap, not in the arena.  The envelope must come out the same,
  * its strings in the arena all the same, and the tree freed through those
@@ -1223,8 +1163,6 @@ test_other_thread(void)
 
     a.alloc = alloc_with_other_thread;
     a.ctx = &arena;
-    a.pos = NULL;
-    a.last = NULL;
 
     /* a thread and cJSON_Print's buffers once first, then counted */
 
@@ -1548,7 +1486,6 @@ test_envelope(void)
     test_out_of_memory();
     test_memory();
     test_embedded_nul();
-    test_block();
     test_odd_names();
     test_escape();
     test_foreign_hooks();
