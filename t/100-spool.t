@@ -8,9 +8,19 @@
 # metrics (see snapshot() in t/inc/SpoolTest.pm).  Blocks titled
 # "(same nginx)" run against the nginx of the block before.
 
+our $SkipReason;
+
+BEGIN {
+    # the "(same nginx)" blocks need the nginx of the block before, which
+    # the runners start again for every block under valgrind
+    $SkipReason = "its blocks share one nginx, restarted for each block "
+                  . "under valgrind"
+        if $ENV{TEST_NGINX_USE_VALGRIND} || $ENV{TEST_NGINX_CHECK_LEAK};
+}
+
 use FindBin;
 use lib "$FindBin::Bin/inc";
-use Test::Nginx::Socket 'no_plan';
+use Test::Nginx::Socket $SkipReason ? (skip_all => $SkipReason) : ('no_plan');
 use TeachfloorTest;
 use SpoolTest;
 use IO::Socket::IP;

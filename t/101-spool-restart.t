@@ -14,6 +14,12 @@ BEGIN {
     # a block's configuration must restart nginx, not reload it
     $SkipReason = "each configuration needs a restart, not a reload"
         if $ENV{TEST_NGINX_USE_HUP};
+
+    # the "(same nginx)" blocks need the nginx of the block before, which
+    # the runners start again for every block under valgrind
+    $SkipReason = "its blocks share one nginx, restarted for each block "
+                  . "under valgrind"
+        if $ENV{TEST_NGINX_USE_VALGRIND} || $ENV{TEST_NGINX_CHECK_LEAK};
 }
 
 use FindBin;
