@@ -234,7 +234,10 @@ static ngx_msec_t  ngx_http_teachfloor_default_retries[] = {
  * The URI and arguments a spooling gate's location was found with, before
  * its own rewrite phase changed them ("rewrite ... break", "set $args"):
  * a delivery runs that phase again from them.  Kept in a variable slot of
- * the request, which no configuration can name.
+ * the request, which survives internal redirects as the module's context
+ * does not.  Its name has characters that no "$name" in a configuration
+ * can hold, so nothing can read the slot (two ngx_str_t: pointers) or
+ * change it; a get handler that finds nothing guards it all the same.
  */
 
 static ngx_int_t  ngx_http_teachfloor_spool_matched = NGX_ERROR;
@@ -254,7 +257,7 @@ ngx_http_teachfloor_spool_add_variable(ngx_conf_t *cf)
 {
     ngx_http_variable_t  *var;
 
-    static ngx_str_t  name = ngx_string("teachfloor_spool_matched_uri");
+    static ngx_str_t  name = ngx_string("teachfloor-spool-matched-uri");
 
     var = ngx_http_add_variable(cf, &name, NGX_HTTP_VAR_NOHASH);
     if (var == NULL) {

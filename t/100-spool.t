@@ -574,7 +574,8 @@ teachfloor_spool_dead_letters_total\{zone="dead"\} 1
 teachfloor_spool_bytes\{zone="dead"\} 0
 teachfloor_spool_in_flight\{zone="dead"\} 0
 --- error_log eval
-qr/\[error\] .*teachfloor spool "dead": gave up on ${\ ::queued_name()} \(event "member\.joined", id "[^"]*"\) after [23] attempts in 2 s, the last: status 500; moved to dead\//
+# 2 s at least (max_age); more when the last try waits for the next 1 s tick on a busy machine
+qr/\[error\] .*teachfloor spool "dead": gave up on ${\ ::queued_name()} \(event "member\.joined", id "[^"]*"\) after [23] attempts in [2-4] s, the last: status 500; moved to dead\//
 
 
 

@@ -145,3 +145,13 @@ qr/\[emerg\] .*spool zone "s" is already defined/
 --- error_code: 202
 --- response_body
 {"result":"queued"}
+
+
+
+=== TEST 12: the URI a spooling gate's location was found with is kept where no configuration can read it (it holds addresses)
+--- config eval
+::loc('= /wh', "$::Gate\n teachfloor_spool zone=s;\n proxy_pass http://app;\n"
+      . "add_header X-Matched \$teachfloor_spool_matched_uri;")
+--- must_die
+--- error_log eval
+qr/\[emerg\] .*unknown "teachfloor_spool_matched_uri" variable/
