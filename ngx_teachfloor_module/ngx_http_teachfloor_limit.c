@@ -566,8 +566,13 @@ ngx_http_teachfloor_limit_check(ngx_http_request_t *r,
             keys[i].len = 0;
         }
 
-        /* an empty key is not limited */
-        if (keys[i].len == 0) {
+        /*
+         * An empty key is not limited.  A single zone is checked by its
+         * charge below, under the same lock: the check first is for
+         * several zones, so that one refusing charges none.
+         */
+
+        if (keys[i].len == 0 || n == 1) {
             continue;
         }
 
@@ -601,9 +606,10 @@ ngx_http_teachfloor_limit_check(ngx_http_request_t *r,
         zone = limit[i].shm_zone->data;
 
         /*
-         * Another worker took the last room between the check and now:
-         * refused after all.  Zones charged before this one keep the
-         * charge, a rare and bounded overcount limit_req also accepts.
+         * A single zone's check; or, with several, another worker took
+         * the last room between the check and now: refused after all.
+         * Zones charged before this one keep the charge, a rare and
+         * bounded overcount limit_req also accepts.
          */
 
         if (rc == NGX_BUSY) {

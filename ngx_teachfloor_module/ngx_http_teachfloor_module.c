@@ -255,11 +255,7 @@ ngx_http_teachfloor_init_module(ngx_cycle_t *cycle)
 static ngx_int_t
 ngx_http_teachfloor_preconfiguration(ngx_conf_t *cf)
 {
-    if (ngx_http_teachfloor_add_variables(cf) != NGX_OK) {
-        return NGX_ERROR;
-    }
-
-    return ngx_http_teachfloor_spool_add_variable(cf);
+    return ngx_http_teachfloor_add_variables(cf);
 }
 
 
@@ -303,14 +299,24 @@ ngx_http_teachfloor_postconfiguration(ngx_conf_t *cf)
 static void *
 ngx_http_teachfloor_create_main_conf(ngx_conf_t *cf)
 {
+    ngx_http_teachfloor_main_conf_t  *tmcf;
+
+    tmcf = ngx_pcalloc(cf->pool, sizeof(ngx_http_teachfloor_main_conf_t));
+    if (tmcf == NULL) {
+        return NULL;
+    }
+
     /*
      * set by ngx_pcalloc():
      *
      *     tmcf->metrics = 0;
      *     tmcf->metrics_zone = NULL;
+     *     tmcf->spools = NULL;
      */
 
-    return ngx_pcalloc(cf->pool, sizeof(ngx_http_teachfloor_main_conf_t));
+    tmcf->matched = NGX_ERROR;
+
+    return tmcf;
 }
 
 

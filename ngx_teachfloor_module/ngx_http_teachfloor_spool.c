@@ -238,10 +238,9 @@ static ngx_msec_t  ngx_http_teachfloor_default_retries[] = {
  * does not.  Its name has characters that no "$name" in a configuration
  * can hold, so nothing can read the slot (two ngx_str_t: pointers) or
  * change it; a get handler that finds nothing guards it all the same.
+ * The slot is taken only when a spool is used: every request of every
+ * server carries one.
  */
-
-static ngx_int_t  ngx_http_teachfloor_spool_matched = NGX_ERROR;
-
 
 static ngx_int_t
 ngx_http_teachfloor_spool_matched_variable(ngx_http_request_t *r,
@@ -252,12 +251,19 @@ ngx_http_teachfloor_spool_matched_variable(ngx_http_request_t *r,
 }
 
 
-ngx_int_t
+static ngx_int_t
 ngx_http_teachfloor_spool_add_variable(ngx_conf_t *cf)
 {
-    ngx_http_variable_t  *var;
+    ngx_http_variable_t              *var;
+    ngx_http_teachfloor_main_conf_t  *tmcf;
 
     static ngx_str_t  name = ngx_string("teachfloor-spool-matched-uri");
+
+    tmcf = ngx_http_conf_get_module_main_conf(cf, ngx_http_teachfloor_module);
+
+    if (tmcf->matched != NGX_ERROR) {
+        return NGX_OK;
+    }
 
     var = ngx_http_add_variable(cf, &name, NGX_HTTP_VAR_NOHASH);
     if (var == NULL) {
@@ -266,11 +272,9 @@ ngx_http_teachfloor_spool_add_variable(ngx_conf_t *cf)
 
     var->get_handler = ngx_http_teachfloor_spool_matched_variable;
 
-    ngx_http_teachfloor_spool_matched = ngx_http_get_variable_index(cf,
-                                                                    &name);
+    tmcf->matched = ngx_http_get_variable_index(cf, &name);
 
-    return (ngx_http_teachfloor_spool_matched == NGX_ERROR) ? NGX_ERROR
-                                                            : NGX_OK;
+    return (tmcf->matched == NGX_ERROR) ? NGX_ERROR : NGX_OK;
 }
 
 
@@ -280,15 +284,18 @@ ngx_http_teachfloor_spool_add_variable(ngx_conf_t *cf)
 ngx_int_t
 ngx_http_teachfloor_spool_rewrite_handler(ngx_http_request_t *r)
 {
-    ngx_str_t                       *matched;
-    ngx_http_variable_value_t       *v;
-    ngx_http_teachfloor_loc_conf_t  *tlcf;
+    ngx_str_t                        *matched;
+    ngx_http_variable_value_t        *v;
+    ngx_http_teachfloor_loc_conf_t   *tlcf;
+    ngx_http_teachfloor_main_conf_t  *tmcf;
 
     tlcf = ngx_http_get_module_loc_conf(r, ngx_http_teachfloor_module);
 
     if (tlcf->spool == NULL || r != r->main) {
         return NGX_DECLINED;
     }
+
+    tmcf = ngx_http_get_module_main_conf(r, ngx_http_teachfloor_module);
 
     matched = ngx_palloc(r->pool, 2 * sizeof(ngx_str_t));
     if (matched == NULL) {
@@ -298,7 +305,7 @@ ngx_http_teachfloor_spool_rewrite_handler(ngx_http_request_t *r)
     matched[0] = r->uri;
     matched[1] = r->args;
 
-    v = &r->variables[ngx_http_teachfloor_spool_matched];
+    v = &r->variables[tmcf->matched];
 
     v->data = (u_char *) matched;
     v->len = 2 * sizeof(ngx_str_t);
@@ -627,6 +634,10 @@ ngx_http_teachfloor_spool(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
                            "spool zone \"%V\" is already used by the "
                            "location in %V:%ui: a spool delivers through "
                            "one location", &name, &spool->file, spool->line);
+        return NGX_CONF_ERROR;
+    }
+
+    if (ngx_http_teachfloor_spool_add_variable(cf) != NGX_OK) {
         return NGX_CONF_ERROR;
     }
 
@@ -1345,17 +1356,18 @@ ngx_http_teachfloor_spool_head(ngx_http_request_t *r,
     ngx_http_teachfloor_ctx_t *ctx, off_t body_len, int64_t accepted,
     size_t *len)
 {
-    u_char           *head, *p;
-    size_t            size;
-    ngx_str_t         local;
-    ngx_uint_t        i, k;
-    ngx_list_part_t  *part;
-    ngx_table_elt_t  *h;
-    ngx_str_t        *matched;
-    tf_envelope_t    *env;
-    ngx_http_variable_value_t  *v;
-    u_char            addr[NGX_SOCKADDR_STRLEN];
-    tf_str_t          fields[11];
+    u_char                           *head, *p;
+    size_t                            size;
+    ngx_str_t                         local;
+    ngx_uint_t                        i, k;
+    ngx_list_part_t                  *part;
+    ngx_table_elt_t                  *h;
+    ngx_str_t                        *matched;
+    tf_envelope_t                    *env;
+    ngx_http_variable_value_t        *v;
+    ngx_http_teachfloor_main_conf_t  *tmcf;
+    u_char                            addr[NGX_SOCKADDR_STRLEN];
+    tf_str_t                          fields[11];
 
     static const char  *keys[] = { "event", "id", "timestamp",
                                    "organization", "secret", "remote",
@@ -1383,7 +1395,8 @@ ngx_http_teachfloor_spool_head(ngx_http_request_t *r,
     fields[6].len = local.len;
     /* as the location was found with, for its rewrite phase to run again */
 
-    v = &r->variables[ngx_http_teachfloor_spool_matched];
+    tmcf = ngx_http_get_module_main_conf(r, ngx_http_teachfloor_module);
+    v = &r->variables[tmcf->matched];
     matched = (v->valid && !v->not_found) ? (ngx_str_t *) v->data : NULL;
 
     fields[7].data = matched ? matched[0].data : r->uri.data;
