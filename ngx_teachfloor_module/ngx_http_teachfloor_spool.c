@@ -100,6 +100,9 @@ struct ngx_http_teachfloor_spool_s {
     ngx_str_t                     file;       /* of "teachfloor_spool" */
     ngx_uint_t                    line;
     unsigned                      defined:1;  /* by teachfloor_spool_path */
+    unsigned                      opened:1;   /* dev and ino are known */
+    dev_t                         dev;        /* of the path, once made */
+    ngx_file_uniq_t               ino;
 
     /* in a worker */
     ngx_event_t                   timer;
@@ -156,6 +159,8 @@ typedef struct {
 
 static ngx_int_t ngx_http_teachfloor_spool_init_zone(ngx_shm_zone_t *shm_zone,
     void *data);
+static ngx_int_t ngx_http_teachfloor_spool_init_dirs(
+    ngx_http_teachfloor_spool_t *spool, ngx_log_t *log);
 static void ngx_http_teachfloor_spool_load(ngx_http_teachfloor_spool_t *spool,
     ngx_log_t *log);
 static ngx_http_teachfloor_spool_node_t *ngx_http_teachfloor_spool_node(
@@ -730,15 +735,14 @@ ngx_http_teachfloor_spool_init_zone(ngx_shm_zone_t *shm_zone, void *data)
         spool->sh = ospool->sh;
         spool->shpool = ospool->shpool;
 
-        return ngx_http_teachfloor_spool_dirs(spool, spool->cycle,
-                                              shm_zone->shm.log);
+        return ngx_http_teachfloor_spool_init_dirs(spool, shm_zone->shm.log);
     }
 
     spool->shpool = (ngx_slab_pool_t *) shm_zone->shm.addr;
 
     if (shm_zone->shm.exists) {
         spool->sh = spool->shpool->data;
-        return NGX_OK;
+        return ngx_http_teachfloor_spool_init_dirs(spool, shm_zone->shm.log);
     }
 
     sh = ngx_slab_calloc(spool->shpool,
@@ -756,8 +760,7 @@ ngx_http_teachfloor_spool_init_zone(ngx_shm_zone_t *shm_zone, void *data)
 
     spool->shpool->log_nomem = 0;
 
-    if (ngx_http_teachfloor_spool_dirs(spool, spool->cycle,
-                                       shm_zone->shm.log)
+    if (ngx_http_teachfloor_spool_init_dirs(spool, shm_zone->shm.log)
         != NGX_OK)
     {
         return NGX_ERROR;
@@ -765,6 +768,63 @@ ngx_http_teachfloor_spool_init_zone(ngx_shm_zone_t *shm_zone, void *data)
 
     if (!ngx_test_config) {
         ngx_http_teachfloor_spool_load(spool, shm_zone->shm.log);
+    }
+
+    return NGX_OK;
+}
+
+
+/*
+ * The directories, and a check that no other zone of this configuration
+ * has the same one by another name ("/a/s" and "/a/./s", a symbolic
+ * link): two zones in one directory would deliver each other's events,
+ * each through its own location.
+ */
+
+static ngx_int_t
+ngx_http_teachfloor_spool_init_dirs(ngx_http_teachfloor_spool_t *spool,
+    ngx_log_t *log)
+{
+    u_char                            *p;
+    ngx_uint_t                         i;
+    ngx_file_info_t                    fi;
+    ngx_http_teachfloor_spool_t      **spools;
+    ngx_http_teachfloor_main_conf_t   *tmcf;
+    u_char                             path[NGX_MAX_PATH];
+
+    if (ngx_http_teachfloor_spool_dirs(spool, spool->cycle, log) != NGX_OK) {
+        return NGX_ERROR;
+    }
+
+    p = ngx_snprintf(path, NGX_MAX_PATH - 1, "%V", &spool->path);
+    *p = '\0';
+
+    if (ngx_file_info(path, &fi) == NGX_FILE_ERROR) {
+        ngx_log_error(NGX_LOG_EMERG, log, ngx_errno,
+                      "teachfloor spool \"%V\": " ngx_file_info_n
+                      " \"%s\" failed", &spool->name, path);
+        return NGX_ERROR;
+    }
+
+    spool->dev = fi.st_dev;
+    spool->ino = ngx_file_uniq(&fi);
+    spool->opened = 1;
+
+    tmcf = ngx_http_cycle_get_module_main_conf(spool->cycle,
+                                               ngx_http_teachfloor_module);
+    spools = tmcf->spools->elts;
+
+    for (i = 0; i < tmcf->spools->nelts; i++) {
+        if (spools[i] != spool && spools[i]->opened
+            && spools[i]->dev == spool->dev && spools[i]->ino == spool->ino)
+        {
+            ngx_log_error(NGX_LOG_EMERG, log, 0,
+                          "spool zones \"%V\" and \"%V\" have one "
+                          "directory, \"%V\" and \"%V\": each needs its own",
+                          &spools[i]->name, &spool->name, &spools[i]->path,
+                          &spool->path);
+            return NGX_ERROR;
+        }
     }
 
     return NGX_OK;

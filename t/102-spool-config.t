@@ -155,3 +155,14 @@ qr/\[emerg\] .*spool zone "s" is already defined/
 --- must_die
 --- error_log eval
 qr/\[emerg\] .*unknown "teachfloor_spool_matched_uri" variable/
+
+
+
+=== TEST 13: two zones, one directory by two names ("/./"): refused, as two zones would deliver each other's events
+--- http_config
+    teachfloor_spool_path $TEST_NGINX_SPOOL_DIR/s zone=s:1m;
+    teachfloor_spool_path $TEST_NGINX_SPOOL_DIR/./s zone=t:1m;
+--- config
+--- must_die
+--- error_log eval
+qr/\[emerg\] .*spool zones "[st]" and "[st]" have one directory, "\S+\/s" and "\S+\/s": each needs its own/
