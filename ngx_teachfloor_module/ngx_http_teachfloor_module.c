@@ -255,7 +255,11 @@ ngx_http_teachfloor_init_module(ngx_cycle_t *cycle)
 static ngx_int_t
 ngx_http_teachfloor_preconfiguration(ngx_conf_t *cf)
 {
-    return ngx_http_teachfloor_add_variables(cf);
+    if (ngx_http_teachfloor_add_variables(cf) != NGX_OK) {
+        return NGX_ERROR;
+    }
+
+    return ngx_http_teachfloor_spool_add_variable(cf);
 }
 
 

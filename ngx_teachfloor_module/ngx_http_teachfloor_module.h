@@ -219,6 +219,7 @@ char *ngx_http_teachfloor_spool_check_conf(ngx_conf_t *cf,
 ngx_int_t ngx_http_teachfloor_spool_accept(ngx_http_request_t *r,
     ngx_http_teachfloor_loc_conf_t *tlcf, ngx_http_teachfloor_ctx_t *ctx);
 ngx_int_t ngx_http_teachfloor_spool_init_process(ngx_cycle_t *cycle);
+ngx_int_t ngx_http_teachfloor_spool_add_variable(ngx_conf_t *cf);
 ngx_int_t ngx_http_teachfloor_spool_rewrite_handler(ngx_http_request_t *r);
 size_t ngx_http_teachfloor_spool_metrics_size(void);
 u_char *ngx_http_teachfloor_spool_metrics(u_char *p, u_char *last);

@@ -241,11 +241,17 @@ static ngx_msec_t  ngx_http_teachfloor_default_retries[] = {
  * a delivery runs that phase again from them.  Kept in a variable slot of
  * the request, which survives internal redirects as the module's context
  * does not.  Its name has characters that no "$name" in a configuration
- * can hold, so nothing can read the slot (two ngx_str_t: pointers) or
- * change it; a get handler that finds nothing guards it all the same.
- * The slot is taken only when a spool is used: every request of every
- * server carries one.
+ * can read, and it is defined before any directive is read, so that
+ * "set", "map" or "geo" cannot define it again to read or change the
+ * slot (two ngx_str_t: pointers): nginx refuses a second definition of a
+ * variable that is not changeable.  A get handler that finds nothing
+ * guards it all the same.  The slot itself, which every request of every
+ * server would carry, is taken only by a "teachfloor_spool" directive.
  */
+
+static ngx_str_t  ngx_http_teachfloor_spool_matched_name =
+    ngx_string("teachfloor-spool-matched-uri");
+
 
 static ngx_int_t
 ngx_http_teachfloor_spool_matched_variable(ngx_http_request_t *r,
@@ -256,30 +262,36 @@ ngx_http_teachfloor_spool_matched_variable(ngx_http_request_t *r,
 }
 
 
-static ngx_int_t
+ngx_int_t
 ngx_http_teachfloor_spool_add_variable(ngx_conf_t *cf)
 {
-    ngx_http_variable_t              *var;
-    ngx_http_teachfloor_main_conf_t  *tmcf;
+    ngx_http_variable_t  *var;
 
-    static ngx_str_t  name = ngx_string("teachfloor-spool-matched-uri");
-
-    tmcf = ngx_http_conf_get_module_main_conf(cf, ngx_http_teachfloor_module);
-
-    if (tmcf->matched != NGX_ERROR) {
-        return NGX_OK;
-    }
-
-    var = ngx_http_add_variable(cf, &name, NGX_HTTP_VAR_NOHASH);
+    var = ngx_http_add_variable(cf, &ngx_http_teachfloor_spool_matched_name,
+                                NGX_HTTP_VAR_NOHASH);
     if (var == NULL) {
         return NGX_ERROR;
     }
 
     var->get_handler = ngx_http_teachfloor_spool_matched_variable;
 
-    tmcf->matched = ngx_http_get_variable_index(cf, &name);
+    return NGX_OK;
+}
 
-    return (tmcf->matched == NGX_ERROR) ? NGX_ERROR : NGX_OK;
+
+static ngx_int_t
+ngx_http_teachfloor_spool_matched_index(ngx_conf_t *cf)
+{
+    ngx_http_teachfloor_main_conf_t  *tmcf;
+
+    tmcf = ngx_http_conf_get_module_main_conf(cf, ngx_http_teachfloor_module);
+
+    if (tmcf->matched == NGX_ERROR) {
+        tmcf->matched = ngx_http_get_variable_index(cf,
+                                      &ngx_http_teachfloor_spool_matched_name);
+    }
+
+    return tmcf->matched;
 }
 
 
@@ -642,7 +654,7 @@ ngx_http_teachfloor_spool(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
         return NGX_CONF_ERROR;
     }
 
-    if (ngx_http_teachfloor_spool_add_variable(cf) != NGX_OK) {
+    if (ngx_http_teachfloor_spool_matched_index(cf) == NGX_ERROR) {
         return NGX_CONF_ERROR;
     }
 
@@ -2346,10 +2358,19 @@ ngx_http_teachfloor_spool_open(ngx_http_teachfloor_delivery_t *d,
 
     n = pread(d->file.fd, *head, len, 0);
 
-    if (n != (ssize_t) len
-        || tf_spool_head_parse(*head, len, &d->rec, &error) != 0
-        || (off_t) (len + d->rec.body_len) != ngx_file_size(&fi))
-    {
+    if (n != (ssize_t) len) {
+        return NGX_ERROR;
+    }
+
+    if (tf_spool_head_parse(*head, len, &d->rec, &error) != 0) {
+        ngx_log_error(NGX_LOG_ERR, d->file.log, 0,
+                      "teachfloor spool \"%V\": %s is no record this "
+                      "module can deliver: %s", &d->spool->name, d->name,
+                      error);
+        return NGX_ERROR;
+    }
+
+    if ((off_t) (len + d->rec.body_len) != ngx_file_size(&fi)) {
         return NGX_ERROR;
     }
 

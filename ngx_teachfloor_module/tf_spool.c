@@ -287,6 +287,13 @@ tf_spool_head_parse(u_char *head, size_t len, tf_spool_record_t *rec,
         return -1;
     }
 
+    /* what a delivery finds its location with: nginx's own are so */
+
+    if (rec->uri.len == 0 || rec->uri.data[0] != '/') {
+        *error = "no URI";
+        return -1;
+    }
+
     rec->headers = p;
     rec->headers_len = last - p - 1;
     rec->head_len = len;

@@ -603,3 +603,39 @@ teachfloor_spool_delivered_total\{zone="dead"\} 1
 --- error_log eval
 [qr/\[notice\] .*teachfloor spool "dead": ${\ ::queued_name()} requeued/,
  qr/\[info\] .*teachfloor spool "dead": delivered ${\ ::queued_name()}, status 200, attempt 1/]
+
+
+
+=== TEST 38: a file in requeue/ that is no record the module can deliver (no URI: hand-made, or another program's) goes to dead/ at its first try, saying why; nothing reaches the app, no worker crashes (same nginx)
+--- init
+my $rest = "accepted " . int(time * 1000) . "\nbody 2\nevent member.joined\n"
+           . "\nHost: localhost\n\n";
+my $first = "teachfloor-spool 1 ";
+my $record = $first . sprintf("%010d\n", length($first) + 11 + length $rest)
+             . $rest . "{}";
+my $file = "$SpoolTest::SpoolDir/dead/requeue/"
+           . sprintf("%013x-%08x-%08x", int(time * 1000), 7, 7);
+open my $fh, '>', $file or die "$file: $!";
+print $fh $record;
+close $fh;
+utime time - 10, time - 10, $file;
+::wait_until(sub { ::spool_names('dead', 'dead') == 2 });
+sleep 1.5;
+::snapshot('dead');
+--- request
+GET /snapshot
+--- response_body_like
+^(?:app: 500 POST /app\?n=24 sig=ok [^\n]+\n){2,3}app: 200 POST /app\?n=24 sig=ok [^\n]+\ntmp:
+queue:
+dead: E1 E1\.state
+requeue:
+dead/E1\.state: attempts 1, error the record cannot be read
+teachfloor_spool_queued_total\{zone="dead"\} 1
+teachfloor_spool_delivered_total\{zone="dead"\} 1
+(?:[^\n]+\n)*teachfloor_spool_dead_letters_total\{zone="dead"\} 2
+(?:[^\n]+\n)*teachfloor_spool_events\{zone="dead"\} 0
+--- error_log eval
+[qr/\[error\] .*teachfloor spool "dead": ${\ ::queued_name()} is no record this module can deliver: no URI/,
+ qr/\[error\] .*teachfloor spool "dead": gave up on ${\ ::queued_name()} \(event "[^"]*", id ""\) after 1 attempts in \d+ s, the last: the record cannot be read; moved to dead\//]
+--- no_error_log
+exited on signal

@@ -166,3 +166,24 @@ qr/\[emerg\] .*unknown "teachfloor_spool_matched_uri" variable/
 --- must_die
 --- error_log eval
 qr/\[emerg\] .*spool zones "[st]" and "[st]" have one directory, "\S+\/s" and "\S+\/s": each needs its own/
+
+
+
+=== TEST 14: ... nor can "set" define that slot's name again, to read or write it (a record of pointers a delivery trusts)
+--- config eval
+::loc('= /wh', "$::Gate\n set \$teachfloor-spool-matched-uri \$http_x_evil;\n"
+      . "teachfloor_spool zone=s;\n proxy_pass http://app;")
+--- must_die
+--- error_log eval
+qr/\[emerg\] .*the duplicate "teachfloor-spool-matched-uri" variable/
+
+
+
+=== TEST 15: ... nor "map", at the http level before any spool
+--- http_config eval
+"map \$uri \$teachfloor-spool-matched-uri { default \"\"; }\n" . $::HttpConfig
+--- config eval
+::loc('= /wh', "$::Gate\n teachfloor_spool zone=s;\n proxy_pass http://app;")
+--- must_die
+--- error_log eval
+qr/\[emerg\] .*the duplicate "teachfloor-spool-matched-uri" variable/

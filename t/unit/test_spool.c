@@ -59,7 +59,7 @@ parse_bad(const char *rest, const char *why, int line)
 
 #define BAD(rest, why)  parse_bad(rest, why, __LINE__)
 
-#define FIELDS  "accepted 1764558000123\nbody 42\n"
+#define FIELDS  "accepted 1764558000123\nbody 42\nuri /wh\n"
 
 
 static void
@@ -236,7 +236,7 @@ test_parse_good(void)
               "Teachfloor-Signature: t=1,v1=abc\n");
     CHECK_EQ(rec.head_len, TF_SPOOL_FIRST_LEN + sizeof(good) - 1);
 
-    /* the least a head can be: no fields but the two, no headers */
+    /* the least a head can be: no fields but the three, no headers */
     rc = parse(FIELDS "\n\n", &rec, &error);
     CHECK_EQ(rc, 0);
     CHECK_EQ(rec.accepted, INT64_C(1764558000123));
@@ -246,7 +246,7 @@ test_parse_good(void)
     CHECK_EQ(rec.headers_len, 0);
 
     /* in any order; a field of a later version is skipped */
-    rc = parse("future thing\nbody 0\nevent e\naccepted 0\nx\\x y\n\n\n",
+    rc = parse("future thing\nbody 0\nevent e\nuri /\naccepted 0\nx\\x y\n\n\n",
                &rec, &error);
     CHECK_EQ(rc, 0);
     CHECK_EQ(rec.accepted, 0);
@@ -270,7 +270,8 @@ test_parse_good(void)
     CHECK_STR(rec.id.data, rec.id.len, "a b  c");
 
     /* the largest numbers */
-    rc = parse("accepted 9223372036854775807\nbody 9999999999999999999\n\n\n",
+    rc = parse("accepted 9223372036854775807\nbody 9999999999999999999\n"
+               "uri /\n\n\n",
                &rec, &error);
     CHECK_EQ(rc, 0);
     CHECK_EQ(rec.accepted, INT64_MAX);
@@ -317,6 +318,12 @@ test_parse_bad(void)
     BAD(FIELDS "event \\y00\n\n\n", "a bad escape in a field");
     BAD(FIELDS "event \\\\\n\n\n", "a bad escape in a field");
     BAD(FIELDS "unparsed /a\\x2\n\n\n", "a bad escape in a field");
+
+    /* a delivery finds its location by the URI: nginx's start with "/" */
+    BAD("accepted 1\nbody 2\n\n\n", "no URI");
+    BAD("accepted 1\nbody 2\nuri \n\n\n", "no URI");
+    BAD("accepted 1\nbody 2\nuri wh\n\n\n", "no URI");
+    BAD("accepted 1\nbody 2\nuri \\x00/wh\n\n\n", "no URI");
 
     /* the headers must end with an empty line */
     BAD(FIELDS "\n", "headers without their end");
