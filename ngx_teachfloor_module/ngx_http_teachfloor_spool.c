@@ -159,6 +159,7 @@ typedef struct {
 
 static ngx_int_t ngx_http_teachfloor_spool_init_zone(ngx_shm_zone_t *shm_zone,
     void *data);
+static ngx_uint_t ngx_http_teachfloor_spool_once(ngx_table_elt_t *h);
 static ngx_int_t ngx_http_teachfloor_spool_init_dirs(
     ngx_http_teachfloor_spool_t *spool, ngx_log_t *log);
 static void ngx_http_teachfloor_spool_load(ngx_http_teachfloor_spool_t *spool,
@@ -2031,10 +2032,15 @@ ngx_http_teachfloor_spool_requeue(ngx_http_teachfloor_spool_t *spool)
                          name);
         *p = '\0';
 
-        /* a file still being copied in waits for the next tick */
+        /*
+         * A file still being copied in waits for the next tick.  A
+         * symbolic or a second hard link is left alone: it would deliver
+         * a file outside the spool, or one already queued, once more.
+         */
 
-        if (ngx_file_info(from, &fi) == NGX_FILE_ERROR
+        if (ngx_link_info(from, &fi) == NGX_FILE_ERROR
             || !ngx_is_file(&fi)
+            || fi.st_nlink != 1
             || ngx_time() - ngx_file_mtime(&fi) < 2)
         {
             continue;
@@ -2570,16 +2576,50 @@ ngx_http_teachfloor_spool_request(ngx_http_teachfloor_delivery_t *d,
     r->phase_handler = cmcf->phase_engine.location_rewrite_index;
     r->content_handler = clcf->handler;
 
+    /*
+     * The location must still be the one the event was accepted in: a
+     * reload may have renamed it, and proxy_pass replaces as much of the
+     * URI as the location's name is long.
+     */
+
 #if (NGX_PCRE)
     if (clcf->regex) {
         rc = ngx_http_regex_exec(r, clcf->regex, &r->uri);
 
-        if (rc != NGX_OK) {
-            /* a reload changed the pattern: the event is not for it */
-            return (rc == NGX_DECLINED) ? NGX_DECLINED : NGX_ERROR;
+        if (rc == NGX_ERROR) {
+            return NGX_ERROR;
         }
-    }
+
+    } else
 #endif
+    {
+        rc = (r->uri.len == clcf->name.len
+              || (r->uri.len > clcf->name.len && !clcf->exact_match))
+             && ngx_filename_cmp(r->uri.data, clcf->name.data,
+                                 clcf->name.len)
+                == 0
+             ? NGX_OK : NGX_DECLINED;
+    }
+
+    if (rc != NGX_OK) {
+        ngx_log_error(NGX_LOG_ERR, &d->log, 0,
+                      "teachfloor spool \"%V\": the URI of %s, \"%V\", is "
+                      "not one of the location \"%V\" (a reload changed "
+                      "it?)", &d->spool->name, d->name, &r->uri, &clcf->name);
+        return NGX_DECLINED;
+    }
+
+    /* no more than the location would take from a client */
+
+    if (clcf->client_max_body_size
+        && (off_t) d->rec.body_len > clcf->client_max_body_size)
+    {
+        ngx_log_error(NGX_LOG_ERR, &d->log, 0,
+                      "teachfloor spool \"%V\": the body of %s, %uL bytes, "
+                      "is over client_max_body_size (%O)", &d->spool->name,
+                      d->name, d->rec.body_len, clcf->client_max_body_size);
+        return NGX_DECLINED;
+    }
 
     /*
      * limit_req and limit_conn count clients: a delivery is paced by the
@@ -2588,8 +2628,10 @@ ngx_http_teachfloor_spool_request(ngx_http_teachfloor_delivery_t *d,
     r->limit_req_status = 1;
     r->limit_conn_status = 1;
 
-    if (ngx_http_teachfloor_spool_headers(d, r) != NGX_OK) {
-        return NGX_ERROR;
+    rc = ngx_http_teachfloor_spool_headers(d, r);
+
+    if (rc != NGX_OK) {
+        return rc;
     }
 
     /*
@@ -2745,12 +2787,65 @@ ngx_http_teachfloor_spool_headers(ngx_http_teachfloor_delivery_t *d,
         hh = ngx_hash_find(&cmcf->headers_in_hash, h->hash, h->lowcase_key,
                            h->key.len);
 
-        if (hh && hh->handler(r, h, hh->offset) != NGX_OK) {
+        if (hh == NULL) {
+            continue;
+        }
+
+        /*
+         * nginx answers 400 to a second one of these: its handler would
+         * finalize this request, which has no client to answer
+         */
+
+        if (ngx_http_teachfloor_spool_once(h)
+            && *(ngx_table_elt_t **) ((char *) &r->headers_in + hh->offset))
+        {
+            ngx_log_error(NGX_LOG_ERR, &d->log, 0,
+                          "teachfloor spool \"%V\": %s has two \"%V\" "
+                          "headers, which nginx takes once",
+                          &d->spool->name, d->name, &h->key);
+            return NGX_DECLINED;
+        }
+
+        if (hh->handler(r, h, hh->offset) != NGX_OK) {
             return NGX_ERROR;
         }
     }
 
     return NGX_OK;
+}
+
+
+/* the headers nginx refuses twice (ngx_http_process_unique_header_line) */
+
+static ngx_uint_t
+ngx_http_teachfloor_spool_once(ngx_table_elt_t *h)
+{
+    ngx_str_t  *name;
+
+    static ngx_str_t  names[] = {
+        ngx_string("if-modified-since"),
+        ngx_string("if-unmodified-since"),
+        ngx_string("if-match"),
+        ngx_string("if-none-match"),
+        ngx_string("content-length"),
+        ngx_string("content-range"),
+        ngx_string("if-range"),
+        ngx_string("transfer-encoding"),
+        ngx_string("expect"),
+        ngx_string("authorization"),
+        ngx_string("proxy-authorization"),
+        ngx_null_string
+    };
+
+    for (name = names; name->len; name++) {
+        if (name->len == h->key.len
+            && ngx_strncmp(name->data, h->lowcase_key, h->key.len) == 0)
+        {
+            return 1;
+        }
+    }
+
+    return 0;
 }
 
 

@@ -26,6 +26,7 @@ static int tf_envelope_string(const cJSON *item, tf_str_t *s);
 static int tf_envelope_id(const cJSON *item, tf_allocator_t *allocator,
     tf_str_t *s);
 static int tf_str_copy(tf_allocator_t *allocator, tf_str_t *s);
+static int tf_has_control(const tf_str_t *s);
 static tf_envelope_rc_e tf_envelope_error(tf_envelope_t *env,
     tf_envelope_rc_e rc, const char *error, const u_char *body,
     const u_char *at);
@@ -334,6 +335,16 @@ tf_envelope_read(cJSON *root, const u_char *body, size_t len,
                                  NULL, NULL);
     }
 
+    /* $teachfloor_event_id goes into headers: no line break of its own */
+
+    if (tf_has_control(&env->id)) {
+        env->id.data = NULL;
+        env->id.len = 0;
+        return tf_envelope_error(env, TF_ENVELOPE_INVALID,
+                                 "\"id\" has a control character",
+                                 NULL, NULL);
+    }
+
     if (test) {
         if (!cJSON_IsBool(test)) {
             return tf_envelope_error(env, TF_ENVELOPE_INVALID,
@@ -348,12 +359,29 @@ tf_envelope_read(cJSON *root, const u_char *body, size_t len,
     org = tf_member(data, "organization");
     item = tf_member(org, "id");
 
-    if (tf_envelope_id(item, allocator, &env->organization_id) != 0) {
+    if (tf_envelope_id(item, allocator, &env->organization_id) != 0
+        || tf_has_control(&env->organization_id))
+    {
         env->organization_id.data = NULL;
         env->organization_id.len = 0;
     }
 
     return TF_ENVELOPE_OK;
+}
+
+
+static int
+tf_has_control(const tf_str_t *s)
+{
+    size_t  i;
+
+    for (i = 0; i < s->len; i++) {
+        if (s->data[i] < 0x20 || s->data[i] == 0x7f) {
+            return 1;
+        }
+    }
+
+    return 0;
 }
 
 

@@ -181,6 +181,23 @@ static const tf_spool_field_t  tf_spool_fields[] = {
 };
 
 
+/* 0 when nothing in P would end or split a request line */
+
+static int
+tf_spool_raw(const u_char *p, size_t len)
+{
+    size_t  i;
+
+    for (i = 0; i < len; i++) {
+        if (p[i] <= 0x20 || p[i] == 0x7f) {
+            return -1;
+        }
+    }
+
+    return 0;
+}
+
+
 int
 tf_spool_head_parse(u_char *head, size_t len, tf_spool_record_t *rec,
     const char **error)
@@ -291,6 +308,29 @@ tf_spool_head_parse(u_char *head, size_t len, tf_spool_record_t *rec,
 
     if (rec->uri.len == 0 || rec->uri.data[0] != '/') {
         *error = "no URI";
+        return -1;
+    }
+
+    /*
+     * Sent as they are in the request line, as nginx took them from one:
+     * no space or control byte, lest the record write lines of its own.
+     */
+
+    if (tf_spool_raw(rec->args.data, rec->args.len) != 0
+        || (rec->unparsed.len
+            && (rec->unparsed.data[0] != '/'
+                || tf_spool_raw(rec->unparsed.data, rec->unparsed.len) != 0)))
+    {
+        *error = "a bad request line";
+        return -1;
+    }
+
+    /* nginx takes no header with a NUL or a CR, the app must not either */
+
+    if (memchr(p, '\0', last - p) != NULL
+        || memchr(p, '\r', last - p) != NULL)
+    {
+        *error = "a bad header line";
         return -1;
     }
 

@@ -468,3 +468,32 @@ teachfloor webhook stale_timestamp, event "course.join"
 --- error_code: 200
 --- response_body eval
 ::forwarded('{"event":"member.joined","timestamp":"2025-10-07T15:30:00Z","data":{"list":[' . join(',', ('{"a":1}') x 4000) . ']}}')
+
+
+
+=== TEST 39: an "id" with a line break (it would go into headers as $teachfloor_event_id): invalid_envelope, not forwarded, the log says why
+--- request eval
+"POST /wh\n" . '{"id":"evt_1\r\nX-Injected: 1","event":"member.joined","timestamp":"2025-10-07T15:30:00Z","data":{}}'
+--- error_code: 422
+--- response_body
+{"result":"invalid_envelope"}
+--- error_log
+teachfloor webhook invalid_envelope, event "member.joined": "id" has a control character
+
+
+
+=== TEST 40: an organization id with a line break is no organization id ($teachfloor_organization_id empty); the event is forwarded
+--- config
+    location = /wh {
+        teachfloor_webhook on;
+        teachfloor_secret  whsec_test;
+        add_header         X-Org "[$teachfloor_organization_id]" always;
+        proxy_pass         http://app/received;
+    }
+--- request eval
+"POST /wh\n" . '{"event":"member.joined","timestamp":"2025-10-07T15:30:00Z","data":{"organization":{"id":"org_1\r\nX-Injected: 1"}}}'
+--- error_code: 200
+--- response_headers
+X-Org: []
+--- response_body eval
+::forwarded('{"event":"member.joined","timestamp":"2025-10-07T15:30:00Z","data":{"organization":{"id":"org_1\r\nX-Injected: 1"}}}')

@@ -608,17 +608,7 @@ teachfloor_spool_delivered_total\{zone="dead"\} 1
 
 === TEST 38: a file in requeue/ that is no record the module can deliver (no URI: hand-made, or another program's) goes to dead/ at its first try, saying why; nothing reaches the app, no worker crashes (same nginx)
 --- init
-my $rest = "accepted " . int(time * 1000) . "\nbody 2\nevent member.joined\n"
-           . "\nHost: localhost\n\n";
-my $first = "teachfloor-spool 1 ";
-my $record = $first . sprintf("%010d\n", length($first) + 11 + length $rest)
-             . $rest . "{}";
-my $file = "$SpoolTest::SpoolDir/dead/requeue/"
-           . sprintf("%013x-%08x-%08x", int(time * 1000), 7, 7);
-open my $fh, '>', $file or die "$file: $!";
-print $fh $record;
-close $fh;
-utime time - 10, time - 10, $file;
+::put_record('dead', 1, "event member.joined", "Host: localhost\n", '{}');
 ::wait_until(sub { ::spool_names('dead', 'dead') == 2 });
 sleep 1.5;
 ::snapshot('dead');
@@ -639,3 +629,58 @@ teachfloor_spool_delivered_total\{zone="dead"\} 1
  qr/\[error\] .*teachfloor spool "dead": gave up on ${\ ::queued_name()} \(event "[^"]*", id ""\) after 1 attempts in \d+ s, the last: the record cannot be read; moved to dead\//]
 --- no_error_log
 exited on signal
+
+
+
+
+=== TEST 39: ... and so do records a delivery would make a bad request of: a header nginx takes once there twice, a URI the location (renamed by a reload, say) does not match, a body over client_max_body_size, a line break in the arguments; nothing reaches the app, no worker crashes (same nginx)
+--- init
+my $ev = ::ev(39);
+::put_record('dead', 2, "uri /wh", "Content-Length: 2\nContent-Length: 0\n", $ev);
+::put_record('dead', 3, "uri /whx", "", $ev);
+::put_record('dead', 4, "uri /wh", "", '', 64 * 1024 * 1024 * 1024);
+::put_record('dead', 5, "uri /wh\nargs a\\x0d\\x0aX-Injected: 1", "", $ev);
+::wait_until(sub { ::spool_names('dead', 'dead') == 10 });
+sleep 1.5;
+::snapshot('dead');
+--- request
+GET /snapshot
+--- response_body_like
+^(?:app: 500 POST /app\?n=24 sig=ok [^\n]+\n){2,3}app: 200 POST /app\?n=24 sig=ok [^\n]+\ntmp:
+queue:
+dead: E1 E1\.state E2 E2\.state E3 E3\.state E4 E4\.state E5 E5\.state
+requeue:
+(?:dead/E\d\.state: attempts 1, error the record cannot be read\n){5}teachfloor_spool_queued_total\{zone="dead"\} 1
+teachfloor_spool_delivered_total\{zone="dead"\} 1
+(?:[^\n]+\n)*teachfloor_spool_dead_letters_total\{zone="dead"\} 6
+(?:[^\n]+\n)*teachfloor_spool_events\{zone="dead"\} 0
+--- error_log eval
+[qr/\[error\] .*teachfloor spool "dead": ${\ ::queued_name()} has two "Content-Length" headers, which nginx takes once/,
+ qr/\[error\] .*teachfloor spool "dead": the URI of ${\ ::queued_name()}, "\/whx", is not one of the location "\/wh"/,
+ qr/\[error\] .*teachfloor spool "dead": the body of ${\ ::queued_name()}, 68719476736 bytes, is over client_max_body_size \(\d+\)/,
+ qr/\[error\] .*teachfloor spool "dead": ${\ ::queued_name()} is no record this module can deliver: a bad request line/]
+--- no_error_log
+exited on signal
+
+
+
+=== TEST 40: a symbolic link or a second hard link in requeue/ is left alone: it would deliver a file from outside the spool, or a queued one twice (same nginx)
+--- init
+my $out = "$SpoolTest::SpoolDir/outside";
+mkdir $out;
+my $file = ::put_record('dead', 8, "uri /wh", "", ::ev(40));
+rename $file, "$out/linked" or die "rename: $!";
+symlink "$out/linked", $file or die "symlink: $!";
+my $file2 = ::put_record('dead', 9, "uri /wh", "", ::ev(40));
+link $file2, "$out/linked2" or die "link: $!";
+sleep 4;
+::snapshot('dead');
+--- request
+GET /snapshot
+--- response_body_like
+^(?:app: 500 POST /app\?n=24 sig=ok [^\n]+\n){2,3}app: 200 POST /app\?n=24 sig=ok [^\n]+\ntmp:
+queue:
+dead: E1 E1\.state E2 E2\.state E3 E3\.state E4 E4\.state E5 E5\.state
+requeue: E6 E7
+(?:dead/E\d\.state: [^\n]+\n){5}teachfloor_spool_queued_total\{zone="dead"\} 1
+teachfloor_spool_delivered_total\{zone="dead"\} 1

@@ -27,7 +27,8 @@ use TeachfloorTest ();
 our @EXPORT = qw(app_start app_stop app_set app_reset app_requests
                  app_pids wait_until snapshot spool_names nginx_pids
                  ev got post_v6 http http_nowhere gate metrics queued_name
-                 fix_upstream fix_upstream_and_reload upgrade_binary);
+                 fix_upstream fix_upstream_and_reload upgrade_binary
+                 put_record);
 
 our $SpoolDir;
 our $AppDir;
@@ -322,6 +323,26 @@ sub metrics {
 
 # an event file's name in the log
 sub queued_name { qr/[0-9a-f]{13}-[0-9a-f]{8}-[0-9a-f]{8}/ }
+
+# A record made by hand (FIELDS and HEADERS as they are in the file, then
+# BODY), put in ZONE's requeue/ as an operator would, ten seconds old so
+# that a worker takes it at once; N makes its name.  With SPARSE, the body
+# is that many bytes of a sparse file instead.
+sub put_record {
+    my ($zone, $n, $fields, $headers, $body, $sparse) = @_;
+    my $rest = "accepted " . int(time * 1000) . "\nbody "
+               . ($sparse // length $body) . "\n$fields\n\n$headers\n";
+    my $first = "teachfloor-spool 1 ";
+    my $file = "$SpoolDir/$zone/requeue/"
+               . sprintf("%013x-%08x-%08x", int(time * 1000), 7, $n);
+    open my $fh, '>:raw', $file or die "$file: $!";
+    print $fh $first, sprintf("%010d\n", length($first) + 11 + length $rest),
+              $rest, $sparse ? '' : $body;
+    truncate $fh, tell($fh) + $sparse or die "$file: $!" if $sparse;
+    close $fh or die "$file: $!";
+    utime time - 10, time - 10, $file;
+    return $file;
+}
 
 # The binary upgrade (USR2): a new master and its workers (with a spool
 # zone of their own, rebuilt from queue/) next to the old ones for SECONDS,

@@ -583,6 +583,10 @@ test_organization(void)
     ORG("[1]", "");
     ORG("{}", "");
     ORG("{\"id\":\"x\"}", "");
+    /* it goes into headers ($teachfloor_organization): none of its own */
+    ORG("\"org\\r\\nX-Injected: 1\"", "");
+    ORG("\"org\\u007f\"", "");
+    ORG("\"org 1 \\u00e9\"", "org 1 \xc3\xa9");
 
 #undef ORG
 
@@ -1467,6 +1471,13 @@ test_errors(void)
     WHY("{" EV "," TS ",\"data\":[]}", "\"data\" is not an object");
     WHY("{" EV "," TS "," DATA ",\"id\":\"\"}",
         "\"id\" is not a non-empty string");
+    WHY("{" EV "," TS "," DATA ",\"id\":\"a\\r\\nX-Injected: 1\"}",
+        "\"id\" has a control character");
+    WHY("{" EV "," TS "," DATA ",\"id\":\"a\\u007f\"}",
+        "\"id\" has a control character");
+    WHY("{" EV "," TS "," DATA ",\"id\":\"a\\tb\"}",
+        "\"id\" has a control character");
+    CHECK_EQ(env.id.len, 0);
     WHY("{" EV "," TS "," DATA ",\"test\":1}", "\"test\" is not a boolean");
     WHY("{" EV "," TS ",\"data\":{\"a\":\"\\u0000\"}}",
         "a string has an escaped NUL (\\u0000)");

@@ -199,12 +199,12 @@ test_parse_good(void)
         "event member.joined\n"
         "id evt_123\n"
         "timestamp 2025-12-01T03:00:00Z\n"
-        "organization org_9\n"
+        "organization org\\x0a9\n"
         "secret 2026-q3\n"
         "remote 203.0.113.7\n"
         "local 127.0.0.1:8080\n"
         "uri /webhooks/teachfloor\n"
-        "args a=1&b=\\x0a\n"
+        "args a=1&b=%0A\n"
         "unparsed /webhooks/teachfloor?a=1&b=%0A\n"
         "\n"
         "Host: hooks.example.com\n"
@@ -222,12 +222,12 @@ test_parse_good(void)
     CHECK_STR(rec.event.data, rec.event.len, "member.joined");
     CHECK_STR(rec.id.data, rec.id.len, "evt_123");
     CHECK_STR(rec.timestamp.data, rec.timestamp.len, "2025-12-01T03:00:00Z");
-    CHECK_STR(rec.organization.data, rec.organization.len, "org_9");
+    CHECK_STR(rec.organization.data, rec.organization.len, "org\n9");
     CHECK_STR(rec.secret.data, rec.secret.len, "2026-q3");
     CHECK_STR(rec.remote.data, rec.remote.len, "203.0.113.7");
     CHECK_STR(rec.local.data, rec.local.len, "127.0.0.1:8080");
     CHECK_STR(rec.uri.data, rec.uri.len, "/webhooks/teachfloor");
-    CHECK_STR(rec.args.data, rec.args.len, "a=1&b=\n");
+    CHECK_STR(rec.args.data, rec.args.len, "a=1&b=%0A");
     CHECK_STR(rec.unparsed.data, rec.unparsed.len,
               "/webhooks/teachfloor?a=1&b=%0A");
     CHECK_STR(rec.headers, rec.headers_len,
@@ -324,6 +324,16 @@ test_parse_bad(void)
     BAD("accepted 1\nbody 2\nuri \n\n\n", "no URI");
     BAD("accepted 1\nbody 2\nuri wh\n\n\n", "no URI");
     BAD("accepted 1\nbody 2\nuri \\x00/wh\n\n\n", "no URI");
+
+    /* nothing that would end or split the request line, or a header's */
+    BAD(FIELDS "args a\\x0d\\x0aX: 1\n\n\n", "a bad request line");
+    BAD(FIELDS "args a b\n\n\n", "a bad request line");
+    BAD(FIELDS "args a\\x7f\n\n\n", "a bad request line");
+    BAD(FIELDS "unparsed xyz\n\n\n", "a bad request line");
+    BAD(FIELDS "unparsed /a\\x0d\\x0aX: 1\n\n\n", "a bad request line");
+    BAD(FIELDS "unparsed /a\\x00\n\n\n", "a bad request line");
+    BAD(FIELDS "\nX: a\rb\n\n", "a bad header line");
+    BAD(FIELDS "\nX\r: ab\n\n", "a bad header line");
 
     /* the headers must end with an empty line */
     BAD(FIELDS "\n", "headers without their end");
