@@ -181,7 +181,7 @@ static const tf_spool_field_t  tf_spool_fields[] = {
 };
 
 
-/* 0 when nothing in P would end or split a request line */
+/* 0 when nothing in P would end a line of the request */
 
 static int
 tf_spool_raw(const u_char *p, size_t len)
@@ -189,7 +189,7 @@ tf_spool_raw(const u_char *p, size_t len)
     size_t  i;
 
     for (i = 0; i < len; i++) {
-        if (p[i] <= 0x20 || p[i] == 0x7f) {
+        if (p[i] == '\0' || p[i] == '\r' || p[i] == '\n') {
             return -1;
         }
     }
@@ -304,16 +304,20 @@ tf_spool_head_parse(u_char *head, size_t len, tf_spool_record_t *rec,
         return -1;
     }
 
-    /* what a delivery finds its location with: nginx's own are so */
+    /*
+     * What a delivery finds its location with (a rewrite may have made
+     * one without a leading "/", which a regex location can take).
+     */
 
-    if (rec->uri.len == 0 || rec->uri.data[0] != '/') {
+    if (rec->uri.len == 0) {
         *error = "no URI";
         return -1;
     }
 
     /*
-     * Sent as they are in the request line, as nginx took them from one:
-     * no space or control byte, lest the record write lines of its own.
+     * Sent as they are in the request line: no line break, lest the
+     * record write lines of its own (a space is the configuration's to
+     * put there, "set $args", as nginx would send it).
      */
 
     if (tf_spool_raw(rec->args.data, rec->args.len) != 0

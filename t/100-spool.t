@@ -684,3 +684,74 @@ dead: E1 E1\.state E2 E2\.state E3 E3\.state E4 E4\.state E5 E5\.state
 requeue: E6 E7
 (?:dead/E\d\.state: [^\n]+\n){5}teachfloor_spool_queued_total\{zone="dead"\} 1
 teachfloor_spool_delivered_total\{zone="dead"\} 1
+
+
+
+=== TEST 41: what a rewrite may record and nginx delivers as it would have sent it: a URI without a leading "/" (server-level rewrite, regex location) ...
+--- http_config eval
+::http('odd', 'retry=1s',
+       'teachfloor_spool_path $TEST_NGINX_SPOOL_DIR/odd2 zone=odd2:1m retry=1s;')
+--- config
+    rewrite ^/legacy/hook$ hook2 last;
+
+    location ~ hook2$ {
+        teachfloor_webhook on;
+        teachfloor_secret  whsec_test;
+        teachfloor_spool   zone=odd;
+        rewrite ^ /app break;
+        proxy_pass         http://app;
+    }
+
+    location /teach {
+        try_files $uri /hook?q=$uri&$args;
+    }
+
+    location = /hook {
+        teachfloor_webhook on;
+        teachfloor_secret  whsec_test;
+        teachfloor_spool   zone=odd2;
+        set $args "";
+        proxy_pass         http://app/app;
+    }
+
+    location = /metrics {
+        teachfloor_metrics;
+    }
+--- init
+::app_start(); ::app_reset();
+--- request eval
+"POST /legacy/hook\n" . ::ev(41)
+--- error_code: 202
+--- response_body
+{"result":"queued"}
+
+
+
+=== TEST 42: ... and a space in the arguments the location was found with (try_files $uri into them), which its own "set $args" replaces (same nginx)
+--- request eval
+"POST /teachfloor%20webhook\n" . ::ev(42)
+--- error_code: 202
+--- response_body
+{"result":"queued"}
+
+
+
+=== TEST 43: ... both are delivered, once, and no spool has a dead letter (same nginx)
+--- init
+::wait_until(sub { ::app_requests() >= 2 && !::spool_names('odd', 'queue')
+                   && !::spool_names('odd2', 'queue') });
+sleep 1.5;
+::snapshot('odd');
+--- request
+GET /snapshot
+--- response_body_like
+^app: 200 POST /app sig=ok [^\n]+"n":41[^\n]+
+app: 200 POST /app sig=ok [^\n]+"n":42[^\n]+
+tmp:
+queue:
+dead:
+requeue:
+teachfloor_spool_queued_total\{zone="odd"\} 1
+teachfloor_spool_delivered_total\{zone="odd"\} 1
+--- no_error_log
+[error]
