@@ -46,7 +46,7 @@ typedef struct {
     int64_t                       accepted;   /* ms since 1970 */
     int64_t                       due;
     off_t                         size;
-    ngx_pid_t                     owner;      /* delivering, or 0 */
+    ngx_pid_t                     owner;      /* writing or delivering */
     ngx_uint_t                    attempts;
     u_char                        name[NGX_HTTP_TF_SPOOL_NAME_LEN];
 } ngx_http_teachfloor_spool_node_t;
@@ -75,6 +75,7 @@ typedef struct {
     ngx_atomic_t                  retried[2];
     ngx_atomic_t                  refused[2];
     ngx_atomic_t                  latency_ms;     /* accepted to delivered */
+    ngx_queue_t                   writing;    /* reserved, not yet written */
 } ngx_http_teachfloor_spool_sh_t;
 
 
@@ -160,6 +161,8 @@ typedef struct {
 static ngx_int_t ngx_http_teachfloor_spool_init_zone(ngx_shm_zone_t *shm_zone,
     void *data);
 static ngx_uint_t ngx_http_teachfloor_spool_once(ngx_table_elt_t *h);
+static void ngx_http_teachfloor_spool_unreserve(
+    ngx_http_teachfloor_spool_t *spool, ngx_http_teachfloor_spool_write_t *w);
 static ngx_int_t ngx_http_teachfloor_spool_init_dirs(
     ngx_http_teachfloor_spool_t *spool, ngx_log_t *log);
 static void ngx_http_teachfloor_spool_load(ngx_http_teachfloor_spool_t *spool,
@@ -770,6 +773,7 @@ ngx_http_teachfloor_spool_init_zone(ngx_shm_zone_t *shm_zone, void *data)
     ngx_rbtree_init(&sh->names, &sh->sentinel, ngx_str_rbtree_insert_value);
     ngx_queue_init(&sh->due);
     ngx_queue_init(&sh->busy);
+    ngx_queue_init(&sh->writing);
 
     spool->shpool->log_nomem = 0;
 
@@ -1233,6 +1237,24 @@ ngx_http_teachfloor_spool_index(ngx_http_teachfloor_spool_t *spool,
 }
 
 
+/* an event that will not be written after all gives back its room */
+
+static void
+ngx_http_teachfloor_spool_unreserve(ngx_http_teachfloor_spool_t *spool,
+    ngx_http_teachfloor_spool_write_t *w)
+{
+    ngx_shmtx_lock(&spool->shpool->mutex);
+
+    ngx_queue_remove(&w->node->queue);
+    spool->sh->bytes -= w->node->size;
+    ngx_slab_free_locked(spool->shpool, w->node);
+
+    ngx_shmtx_unlock(&spool->shpool->mutex);
+
+    w->node = NULL;
+}
+
+
 /* with the zone locked */
 
 static void
@@ -1340,10 +1362,22 @@ ngx_http_teachfloor_spool_accept(ngx_http_request_t *r,
         w->node = ngx_slab_alloc_locked(spool->shpool,
                                     sizeof(ngx_http_teachfloor_spool_node_t));
 
-        /* reserved now: concurrent writes do not overrun max_size */
+        /*
+         * Reserved now, so that concurrent writes do not overrun max_size;
+         * in the writing list, so that the reservation of a worker killed
+         * before its write ended is released by the others.
+         */
 
         if (w->node) {
-            sh->bytes += w->head_len + body_len;
+            ngx_memzero(w->node, sizeof(ngx_http_teachfloor_spool_node_t));
+            ngx_memcpy(w->node->name, name, NGX_HTTP_TF_SPOOL_NAME_LEN);
+            w->node->accepted = now;
+            w->node->due = now;
+            w->node->size = w->head_len + body_len;
+            w->node->owner = ngx_pid;
+
+            ngx_queue_insert_tail(&sh->writing, &w->node->queue);
+            sh->bytes += w->node->size;
         }
     }
 
@@ -1362,14 +1396,9 @@ ngx_http_teachfloor_spool_accept(ngx_http_request_t *r,
         return NGX_DONE;
     }
 
-    ngx_memzero(w->node, sizeof(ngx_http_teachfloor_spool_node_t));
-    ngx_memcpy(w->node->name, name, NGX_HTTP_TF_SPOOL_NAME_LEN);
-    w->node->accepted = now;
-    w->node->due = now;
-    w->node->size = w->head_len + body_len;
-
     w->tmp = ngx_pnalloc(r->pool, 3 * (spool->path.len + 48));
     if (w->tmp == NULL) {
+        ngx_http_teachfloor_spool_unreserve(spool, w);
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
 
@@ -1381,6 +1410,7 @@ ngx_http_teachfloor_spool_accept(ngx_http_request_t *r,
     if (spool->thread_pool) {
         task = ngx_thread_task_alloc(r->pool, 0);
         if (task == NULL) {
+            ngx_http_teachfloor_spool_unreserve(spool, w);
             return NGX_HTTP_INTERNAL_SERVER_ERROR;
         }
 
@@ -1737,6 +1767,9 @@ ngx_http_teachfloor_spool_answer(ngx_http_teachfloor_spool_write_t *w)
     if (w->node && w->failed == NULL) {
         ngx_shmtx_lock(&spool->shpool->mutex);
 
+        ngx_queue_remove(&w->node->queue);
+        w->node->owner = 0;
+
         if (ngx_http_teachfloor_spool_index(spool, w->node) != NGX_OK) {
             /* a rescan indexed it already, with its bytes */
             sh->bytes -= w->node->size;
@@ -1768,12 +1801,7 @@ ngx_http_teachfloor_spool_answer(ngx_http_teachfloor_spool_write_t *w)
     }
 
     if (w->node) {
-        ngx_shmtx_lock(&spool->shpool->mutex);
-        sh->bytes -= w->node->size;
-        ngx_slab_free_locked(spool->shpool, w->node);
-        ngx_shmtx_unlock(&spool->shpool->mutex);
-
-        w->node = NULL;
+        ngx_http_teachfloor_spool_unreserve(spool, w);
 
         (void) ngx_atomic_fetch_add(&sh->refused[NGX_HTTP_TF_REFUSED_ERROR],
                                     1);
@@ -1884,6 +1912,34 @@ ngx_http_teachfloor_spool_tick(ngx_event_t *ev)
         node->owner = 0;
         spool->sh->in_flight--;
         ngx_http_teachfloor_spool_insert(spool->sh, node);
+    }
+
+    /*
+     * ... or died writing one: its room is given back; the file, if its
+     * rename into queue/ was done, is found by the next rescan
+     */
+
+    for (q = ngx_queue_head(&spool->sh->writing);
+         q != ngx_queue_sentinel(&spool->sh->writing);
+         q = next)
+    {
+        next = ngx_queue_next(q);
+        node = ngx_queue_data(q, ngx_http_teachfloor_spool_node_t, queue);
+
+        if (node->owner == ngx_pid
+            || kill(node->owner, 0) == 0
+            || ngx_errno != NGX_ESRCH)
+        {
+            continue;
+        }
+
+        ngx_log_error(NGX_LOG_WARN, ev->log, 0,
+                      "teachfloor spool \"%V\": process %P died writing "
+                      "%s", &spool->name, node->owner, node->name);
+
+        ngx_queue_remove(q);
+        spool->sh->bytes -= node->size;
+        ngx_slab_free_locked(spool->shpool, node);
     }
 
     ngx_shmtx_unlock(&spool->shpool->mutex);
