@@ -161,6 +161,7 @@ typedef struct {
 static ngx_int_t ngx_http_teachfloor_spool_init_zone(ngx_shm_zone_t *shm_zone,
     void *data);
 static ngx_uint_t ngx_http_teachfloor_spool_once(ngx_table_elt_t *h);
+static ngx_uint_t ngx_http_teachfloor_spool_died(ngx_pid_t pid);
 static void ngx_http_teachfloor_spool_unreserve(
     ngx_http_teachfloor_spool_t *spool, ngx_http_teachfloor_spool_write_t *w);
 static ngx_int_t ngx_http_teachfloor_spool_init_dirs(
@@ -1237,6 +1238,15 @@ ngx_http_teachfloor_spool_index(ngx_http_teachfloor_spool_t *spool,
 }
 
 
+/* another process of ours that is no more: its work falls to us */
+
+static ngx_uint_t
+ngx_http_teachfloor_spool_died(ngx_pid_t pid)
+{
+    return pid != ngx_pid && kill(pid, 0) == -1 && ngx_errno == NGX_ESRCH;
+}
+
+
 /* an event that will not be written after all gives back its room */
 
 static void
@@ -1896,10 +1906,7 @@ ngx_http_teachfloor_spool_tick(ngx_event_t *ev)
         next = ngx_queue_next(q);
         node = ngx_queue_data(q, ngx_http_teachfloor_spool_node_t, queue);
 
-        if (node->owner == ngx_pid
-            || kill(node->owner, 0) == 0
-            || ngx_errno != NGX_ESRCH)
-        {
+        if (!ngx_http_teachfloor_spool_died(node->owner)) {
             continue;
         }
 
@@ -1926,10 +1933,7 @@ ngx_http_teachfloor_spool_tick(ngx_event_t *ev)
         next = ngx_queue_next(q);
         node = ngx_queue_data(q, ngx_http_teachfloor_spool_node_t, queue);
 
-        if (node->owner == ngx_pid
-            || kill(node->owner, 0) == 0
-            || ngx_errno != NGX_ESRCH)
-        {
+        if (!ngx_http_teachfloor_spool_died(node->owner)) {
             continue;
         }
 
