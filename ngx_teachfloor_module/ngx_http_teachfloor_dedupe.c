@@ -386,10 +386,9 @@ ngx_http_teachfloor_dedupe_init_zone(ngx_shm_zone_t *shm_zone, void *data)
 
 /*
  * The table takes every page the zone has left: entries, then a power of
- * two buckets, one or two entries to a bucket (a new event, in no chain,
- * reads all of its bucket's: each a cache miss once the zone is large).
- * Entries are handed out from the start of the table as events come, so
- * that memory is touched only as the zone fills.
+ * two buckets, one or two entries to a bucket.  Entries are handed out
+ * from the start of the table as events come, so that memory is touched
+ * only as the zone fills.
  */
 
 static ngx_int_t
@@ -405,9 +404,9 @@ ngx_http_teachfloor_dedupe_layout(ngx_shm_zone_t *shm_zone,
     buckets = 2;
     shift = 63;
 
-    while (buckets * (sizeof(uint32_t)
-                      + 2 * sizeof(ngx_http_teachfloor_dedupe_node_t))
-           < size)
+    while (buckets * 2 * (sizeof(ngx_http_teachfloor_dedupe_node_t)
+                          + sizeof(uint32_t))
+           <= size)
     {
         buckets *= 2;
         shift--;
