@@ -386,7 +386,7 @@ ngx_http_teachfloor_dedupe_init_zone(ngx_shm_zone_t *shm_zone, void *data)
 
 /*
  * The table takes every page the zone has left: entries, then a power of
- * two buckets, one or two entries to a bucket.  Entries are handed out
+ * two buckets, two to four entries to a bucket.  Entries are handed out
  * from the start of the table as events come, so that memory is touched
  * only as the zone fills.
  */
