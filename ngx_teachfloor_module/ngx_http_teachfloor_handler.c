@@ -681,9 +681,14 @@ ngx_http_teachfloor_decide(ngx_http_request_t *r,
         return NGX_OK;
     }
 
-    /* taken all the same, but worth the operator's notice */
+    /*
+     * Taken all the same, but worth the operator's notice; the check is
+     * made only where the notice would be logged.
+     */
 
-    if (!env->conventional) {
+    if (r->connection->log->log_level >= NGX_LOG_INFO
+        && !tf_event_name_conventional(env->event.data, env->event.len))
+    {
         ngx_http_teachfloor_log(r, NGX_LOG_INFO, ctx, "event name outside "
                                 "the resource.action convention");
     }

@@ -298,9 +298,6 @@ tf_envelope_read(cJSON *root, const u_char *body, size_t len,
                                  NULL, NULL);
     }
 
-    env->conventional = tf_event_name_conventional(env->event.data,
-                                                   env->event.len);
-
     if (tf_envelope_string(timestamp ? timestamp : created_at, &env->time)
         != 0)
     {

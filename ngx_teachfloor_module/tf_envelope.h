@@ -49,7 +49,6 @@ typedef struct {
     tf_str_t        organization_id;    /* data.organization.id, or empty */
     int64_t         epoch;              /* time, seconds since 1970 UTC */
     unsigned        test:1;
-    unsigned        conventional:1;     /* event is "resource.action" */
 
     /* when the parse fails: what is wrong, and where when it is a byte */
     const char     *error;

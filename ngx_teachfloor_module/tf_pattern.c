@@ -93,39 +93,38 @@ tf_pattern_compile(tf_pattern_t *pat, const u_char *text, size_t len)
 int
 tf_pattern_match(const tf_pattern_t *pat, const u_char *event, size_t len)
 {
-    size_t               i, start, n;
+    size_t               n;
+    const u_char        *p, *dot, *last;
     const tf_segment_t  *seg;
 
     if (pat->any) {
         return 1;
     }
 
-    n = 0;
-    start = 0;
+    p = event;
+    last = event + len;
 
-    for (i = 0; i <= len; i++) {
-
-        if (i < len && event[i] != '.') {
-            continue;
-        }
-
-        if (n == pat->nsegments) {
-            return 0;
-        }
-
-        seg = &pat->segments[n++];
+    for (n = 0; n < pat->nsegments; n++) {
+        dot = memchr(p, '.', last - p);
+        seg = &pat->segments[n];
 
         if (seg->data != NULL
-            && (seg->len != i - start
-                || memcmp(seg->data, event + start, seg->len) != 0))
+            && (seg->len != (size_t) ((dot ? dot : last) - p)
+                || memcmp(seg->data, p, seg->len) != 0))
         {
             return 0;
         }
 
-        start = i + 1;
+        if (dot == NULL) {
+            return n + 1 == pat->nsegments;
+        }
+
+        p = dot + 1;
     }
 
-    return n == pat->nsegments;
+    /* the event has more segments than the pattern */
+
+    return 0;
 }
 
 

@@ -117,6 +117,15 @@ test_forms(void)
     MATCH("*.*.*", "a.b.c");
     NO_MATCH("*.*.*", "a.b");
 
+    /* event names outside the convention: empty segments count */
+    MATCH("a.*", "a.");
+    MATCH("a.*.b", "a..b");
+    MATCH("*.a", ".a");
+    NO_MATCH("a.*", "a.b.");
+    NO_MATCH("a.*", "a");
+    NO_MATCH("a.b", "a.b.");
+    NO_MATCH("a.b", "a");
+
     /* "*" alone: every event */
     CHECK_EQ(compile(&pat, "*"), 0);
     CHECK_EQ(pat.any, 1);
