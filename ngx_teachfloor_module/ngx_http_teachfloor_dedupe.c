@@ -26,37 +26,46 @@
 #define NGX_HTTP_TF_DEDUPE_KEY_LEN  16
 
 /* the head of a zone laid out by this version of the module */
-#define NGX_HTTP_TF_DEDUPE_LAYOUT   0x7466646564757032
+#define NGX_HTTP_TF_DEDUPE_LAYOUT   0x7466646564757033
+
+#define NGX_HTTP_TF_DEDUPE_WAYS     56
 
 
 /*
- * The zone is one table of entries, laid out when the zone is created and
- * never allocated from again: an event costs no slab allocation, 56 bytes
- * and a 4-byte bucket at most, and a lookup reads a bucket and an entry or
- * two instead of walking a tree of scattered nodes.
+ * The zone is one table of buckets laid out when the zone is created and
+ * never allocated from again.  A bucket is half a page: four cache lines
+ * of 32-bit tags, one for each of its 56 entries, so that a lookup reads
+ * those lines and, only where a tag matches, the entry it names.  A tag
+ * is 30 bits of the key and the entry's state in its low two bits
+ * (0: free).  A full bucket gives a new event the place of its oldest
+ * (the hand goes round the entries in the order they were filled).  With
+ * 56 entries a bucket, the events the zone drops are close to its oldest:
+ * an event is kept until its bucket has taken 56 more, which is after
+ * 0.6 of the zone's capacity in new events for 999 events in 1,000.
  */
 
 typedef struct {
     u_char                          key[NGX_HTTP_TF_DEDUPE_KEY_LEN];
-    ngx_queue_t                     queue;      /* LRU, or the free list */
     ngx_msec_t                      expires;
     uint64_t                        owner;
-    uint32_t                        next;       /* in the bucket, 0: none */
-    u_char                          state;
 } ngx_http_teachfloor_dedupe_node_t;
 
 
 typedef struct {
-    ngx_http_teachfloor_shctx_t     sh;         /* first: LRU, gauges */
+    uint32_t                            tag[NGX_HTTP_TF_DEDUPE_WAYS];
+    uint32_t                            hand;
+    /* the entries begin on a cache line */
+    uint32_t                            pad[7];
+    ngx_http_teachfloor_dedupe_node_t   node[NGX_HTTP_TF_DEDUPE_WAYS];
+} ngx_http_teachfloor_dedupe_bucket_t;
+
+
+typedef struct {
+    ngx_http_teachfloor_shctx_t     sh;         /* first: gauges */
     uint64_t                        layout;
     uint64_t                        seed;
-    ngx_uint_t                      shift;      /* 64 - log2 of buckets */
-    uint32_t                       *buckets;
-    /* entry i is nodes[i], from 1: 0 ends a bucket's chain */
-    ngx_http_teachfloor_dedupe_node_t  *nodes;
-    ngx_uint_t                      size;
-    ngx_uint_t                      used;       /* handed out ever */
-    ngx_queue_t                     free;
+    ngx_http_teachfloor_dedupe_bucket_t  *buckets;
+    uint64_t                        nbuckets;
 } ngx_http_teachfloor_dedupe_sh_t;
 
 
@@ -73,17 +82,8 @@ static ngx_int_t ngx_http_teachfloor_dedupe_init_zone(
     ngx_shm_zone_t *shm_zone, void *data);
 static ngx_int_t ngx_http_teachfloor_dedupe_layout(ngx_shm_zone_t *shm_zone,
     ngx_http_teachfloor_dedupe_sh_t *dsh, ngx_slab_pool_t *shpool);
-static uint32_t *ngx_http_teachfloor_dedupe_bucket(
-    ngx_http_teachfloor_dedupe_sh_t *dsh, u_char *key);
-static ngx_http_teachfloor_dedupe_node_t *ngx_http_teachfloor_dedupe_find(
-    ngx_http_teachfloor_dedupe_sh_t *dsh, u_char *key);
-static ngx_http_teachfloor_dedupe_node_t *ngx_http_teachfloor_dedupe_alloc(
-    ngx_http_teachfloor_dedupe_sh_t *dsh);
-static void ngx_http_teachfloor_dedupe_free(
-    ngx_http_teachfloor_dedupe_sh_t *dsh,
-    ngx_http_teachfloor_dedupe_node_t *dn);
-static void ngx_http_teachfloor_dedupe_expire(
-    ngx_http_teachfloor_dedupe_sh_t *dsh, ngx_uint_t force);
+static ngx_http_teachfloor_dedupe_bucket_t *ngx_http_teachfloor_dedupe_bucket(
+    ngx_http_teachfloor_dedupe_sh_t *dsh, u_char *key, uint32_t *tag);
 static void ngx_http_teachfloor_dedupe_settle(ngx_http_teachfloor_ctx_t *ctx,
     ngx_uint_t delivered);
 
@@ -385,37 +385,20 @@ ngx_http_teachfloor_dedupe_init_zone(ngx_shm_zone_t *shm_zone, void *data)
 
 
 /*
- * The table takes every page the zone has left: entries, then a power of
- * two buckets, two to four entries to a bucket.  Entries are handed out
- * from the start of the table as events come, so that memory is touched
- * only as the zone fills.
+ * The table takes every page the zone has left, its buckets aligned to
+ * a page so that none straddles two.
  */
 
 static ngx_int_t
 ngx_http_teachfloor_dedupe_layout(ngx_shm_zone_t *shm_zone,
     ngx_http_teachfloor_dedupe_sh_t *dsh, ngx_slab_pool_t *shpool)
 {
-    u_char      *p;
-    size_t       size, n, buckets;
-    ngx_uint_t   shift;
+    size_t   size;
+    u_char  *p;
 
     size = shpool->pfree << ngx_pagesize_shift;
 
-    buckets = 2;
-    shift = 63;
-
-    while (buckets * 2 * (sizeof(ngx_http_teachfloor_dedupe_node_t)
-                          + sizeof(uint32_t))
-           <= size)
-    {
-        buckets *= 2;
-        shift--;
-    }
-
-    n = (size - buckets * sizeof(uint32_t))
-        / sizeof(ngx_http_teachfloor_dedupe_node_t);
-
-    if (n < 2) {
+    if (size < sizeof(ngx_http_teachfloor_dedupe_bucket_t)) {
         ngx_log_error(NGX_LOG_EMERG, shm_zone->shm.log, 0,
                       "teachfloor_dedupe_zone \"%V\" is too small",
                       &shm_zone->shm.name);
@@ -427,18 +410,11 @@ ngx_http_teachfloor_dedupe_layout(ngx_shm_zone_t *shm_zone,
         return NGX_ERROR;
     }
 
-    dsh->nodes = (ngx_http_teachfloor_dedupe_node_t *) p;
-    dsh->buckets = (uint32_t *) (dsh->nodes + n);
+    ngx_memzero(p, size);
 
-    ngx_memzero(dsh->buckets, buckets * sizeof(uint32_t));
-
-    /* nodes[0] stands for none */
-    dsh->size = ngx_min(n - 1, 0xffffffff);
-    dsh->used = 0;
-    dsh->shift = shift;
+    dsh->buckets = (ngx_http_teachfloor_dedupe_bucket_t *) p;
+    dsh->nbuckets = size / sizeof(ngx_http_teachfloor_dedupe_bucket_t);
     dsh->seed = (uint64_t) ngx_random() << 32 ^ ngx_random();
-
-    ngx_queue_init(&dsh->free);
 
     dsh->layout = NGX_HTTP_TF_DEDUPE_LAYOUT;
 
@@ -456,12 +432,14 @@ ngx_int_t
 ngx_http_teachfloor_dedupe_check(ngx_http_request_t *r,
     ngx_http_teachfloor_loc_conf_t *tlcf, ngx_http_teachfloor_ctx_t *ctx)
 {
-    u_char                              key[TF_DIGEST_LEN];
-    uint32_t                           *bucket;
-    ngx_msec_t                          now;
-    ngx_http_teachfloor_dedupe_sh_t    *dsh;
-    ngx_http_teachfloor_dedupe_node_t  *dn;
-    ngx_http_teachfloor_dedupe_zone_t  *zone;
+    u_char                                key[TF_DIGEST_LEN];
+    uint32_t                              tag, state;
+    ngx_uint_t                            i, free;
+    ngx_msec_t                            now;
+    ngx_http_teachfloor_dedupe_sh_t      *dsh;
+    ngx_http_teachfloor_dedupe_node_t    *dn;
+    ngx_http_teachfloor_dedupe_zone_t    *zone;
+    ngx_http_teachfloor_dedupe_bucket_t  *bucket;
 
     zone = tlcf->dedupe->data;
     dsh = (ngx_http_teachfloor_dedupe_sh_t *) zone->shm.sh;
@@ -484,59 +462,82 @@ ngx_http_teachfloor_dedupe_check(ngx_http_request_t *r,
 
     now = ngx_current_msec;
 
+    bucket = ngx_http_teachfloor_dedupe_bucket(dsh, key, &tag);
+
     ngx_shmtx_lock(&zone->shm.shpool->mutex);
 
-    ngx_http_teachfloor_dedupe_expire(dsh, 0);
+    free = NGX_HTTP_TF_DEDUPE_WAYS;
 
-    dn = ngx_http_teachfloor_dedupe_find(dsh, key);
+    for (i = 0; i < NGX_HTTP_TF_DEDUPE_WAYS; i++) {
+        state = bucket->tag[i] & 3;
 
-    if (dn && (ngx_msec_int_t) (dn->expires - now) > 0) {
-
-        if (dn->state == NGX_HTTP_TF_DELIVERED) {
-            ngx_shmtx_unlock(&zone->shm.shpool->mutex);
-            return NGX_DECLINED;
+        if (state == NGX_HTTP_TF_FREE) {
+            free = ngx_min(free, i);
+            continue;
         }
 
-        ctx->retry_after = (time_t) ((dn->expires - now + 999) / 1000);
+        if ((bucket->tag[i] ^ tag) >> 2) {
+            continue;
+        }
 
-        ngx_shmtx_unlock(&zone->shm.shpool->mutex);
-        return NGX_BUSY;
+        dn = &bucket->node[i];
+
+        if (ngx_memcmp(dn->key, key, NGX_HTTP_TF_DEDUPE_KEY_LEN) != 0) {
+            continue;
+        }
+
+        if ((ngx_msec_int_t) (dn->expires - now) > 0) {
+
+            if (state == NGX_HTTP_TF_DELIVERED) {
+                ngx_shmtx_unlock(&zone->shm.shpool->mutex);
+                return NGX_DECLINED;
+            }
+
+            ctx->retry_after = (time_t) ((dn->expires - now + 999) / 1000);
+
+            ngx_shmtx_unlock(&zone->shm.shpool->mutex);
+            return NGX_BUSY;
+        }
+
+        /* expired: the event is new again, in the same place */
+
+        goto mark;
     }
 
-    if (dn) {
-        ngx_http_teachfloor_dedupe_free(dsh, dn);
+    if (free < NGX_HTTP_TF_DEDUPE_WAYS) {
+        i = free;
+        dsh->sh.nodes++;
+
+    } else {
+        /* full: the bucket's oldest entry makes room */
+
+        i = bucket->hand;
+        bucket->hand = (i + 1) % NGX_HTTP_TF_DEDUPE_WAYS;
+
+        if ((ngx_msec_int_t) (bucket->node[i].expires - now) > 0) {
+            (void) ngx_atomic_fetch_add(&dsh->sh.evictions, 1);
+        }
     }
 
-    dn = ngx_http_teachfloor_dedupe_alloc(dsh);
-
-    if (dn == NULL) {
-        /* full: the least recently used entry makes room */
-        ngx_http_teachfloor_dedupe_expire(dsh, 1);
-        dn = ngx_http_teachfloor_dedupe_alloc(dsh);
-    }
+    dn = &bucket->node[i];
 
     ngx_memcpy(dn->key, key, NGX_HTTP_TF_DEDUPE_KEY_LEN);
 
-    dn->state = NGX_HTTP_TF_IN_FLIGHT;
+mark:
+
+    bucket->tag[i] = (tag & ~(uint32_t) 3) | NGX_HTTP_TF_IN_FLIGHT;
     dn->expires = now + zone->in_flight;
 
     /* whose mark it is: a later request may re-mark an expired event */
     dn->owner = ((uint64_t) ngx_pid << 40)
                 ^ ++ngx_http_teachfloor_dedupe_serial;
 
-    bucket = ngx_http_teachfloor_dedupe_bucket(dsh, dn->key);
-    dn->next = *bucket;
-    *bucket = (uint32_t) (dn - dsh->nodes);
-
-    ngx_queue_insert_head(&dsh->sh.queue, &dn->queue);
-    dsh->sh.nodes++;
-
     ngx_shmtx_unlock(&zone->shm.shpool->mutex);
 
     /* the context's pool cleanup releases a mark the log phase did not */
 
     ctx->dedupe_owner = dn->owner;
-    ctx->dedupe_node = *bucket;
+    ctx->dedupe_node = (bucket - dsh->buckets) * NGX_HTTP_TF_DEDUPE_WAYS + i;
     ctx->dedupe_zone = zone;
 
     return NGX_OK;
@@ -566,9 +567,11 @@ static void
 ngx_http_teachfloor_dedupe_settle(ngx_http_teachfloor_ctx_t *ctx,
     ngx_uint_t delivered)
 {
-    ngx_http_teachfloor_dedupe_sh_t    *dsh;
-    ngx_http_teachfloor_dedupe_node_t  *dn;
-    ngx_http_teachfloor_dedupe_zone_t  *zone;
+    ngx_uint_t                            i;
+    ngx_http_teachfloor_dedupe_sh_t      *dsh;
+    ngx_http_teachfloor_dedupe_node_t    *dn;
+    ngx_http_teachfloor_dedupe_zone_t    *zone;
+    ngx_http_teachfloor_dedupe_bucket_t  *bucket;
 
     zone = ctx->dedupe_zone;
 
@@ -587,20 +590,20 @@ ngx_http_teachfloor_dedupe_settle(ngx_http_teachfloor_ctx_t *ctx,
      * since: only the owner of an entry in flight tells it is this mark.
      */
 
-    dn = &dsh->nodes[ctx->dedupe_node];
+    bucket = &dsh->buckets[ctx->dedupe_node / NGX_HTTP_TF_DEDUPE_WAYS];
+    i = ctx->dedupe_node % NGX_HTTP_TF_DEDUPE_WAYS;
+    dn = &bucket->node[i];
 
     if (dn->owner == ctx->dedupe_owner
-        && dn->state == NGX_HTTP_TF_IN_FLIGHT)
+        && (bucket->tag[i] & 3) == NGX_HTTP_TF_IN_FLIGHT)
     {
         if (delivered) {
-            dn->state = NGX_HTTP_TF_DELIVERED;
+            bucket->tag[i] ^= NGX_HTTP_TF_IN_FLIGHT ^ NGX_HTTP_TF_DELIVERED;
             dn->expires = ngx_current_msec + zone->ttl;
 
-            ngx_queue_remove(&dn->queue);
-            ngx_queue_insert_head(&dsh->sh.queue, &dn->queue);
-
         } else {
-            ngx_http_teachfloor_dedupe_free(dsh, dn);
+            bucket->tag[i] = 0;
+            dsh->sh.nodes--;
         }
     }
 
@@ -611,119 +614,21 @@ ngx_http_teachfloor_dedupe_settle(ngx_http_teachfloor_ctx_t *ctx,
 /*
  * The key is a digest, but of what a tenant chooses: mixed with the zone's
  * random seed, its bits do not tell which keys share a bucket, so that
- * nobody can line events up in one chain.
+ * nobody can crowd one bucket with events to push another's out.
  */
 
-static uint32_t *
+static ngx_http_teachfloor_dedupe_bucket_t *
 ngx_http_teachfloor_dedupe_bucket(ngx_http_teachfloor_dedupe_sh_t *dsh,
-    u_char *key)
+    u_char *key, uint32_t *tag)
 {
     uint64_t  h;
 
     ngx_memcpy(&h, key, sizeof(uint64_t));
+    ngx_memcpy(tag, key + sizeof(uint64_t), sizeof(uint32_t));
 
     h = (h ^ dsh->seed) * 0x9e3779b97f4a7c15;
 
-    return &dsh->buckets[h >> dsh->shift];
-}
+    /* the high 32 bits scaled to the number of buckets */
 
-
-static ngx_http_teachfloor_dedupe_node_t *
-ngx_http_teachfloor_dedupe_find(ngx_http_teachfloor_dedupe_sh_t *dsh,
-    u_char *key)
-{
-    uint32_t                            i;
-    ngx_http_teachfloor_dedupe_node_t  *dn;
-
-    for (i = *ngx_http_teachfloor_dedupe_bucket(dsh, key); i; i = dn->next) {
-        dn = &dsh->nodes[i];
-
-        if (ngx_memcmp(dn->key, key, NGX_HTTP_TF_DEDUPE_KEY_LEN) == 0) {
-            return dn;
-        }
-    }
-
-    return NULL;
-}
-
-
-static ngx_http_teachfloor_dedupe_node_t *
-ngx_http_teachfloor_dedupe_alloc(ngx_http_teachfloor_dedupe_sh_t *dsh)
-{
-    ngx_queue_t  *q;
-
-    if (!ngx_queue_empty(&dsh->free)) {
-        q = ngx_queue_head(&dsh->free);
-        ngx_queue_remove(q);
-
-        return ngx_queue_data(q, ngx_http_teachfloor_dedupe_node_t, queue);
-    }
-
-    if (dsh->used < dsh->size) {
-        return &dsh->nodes[++dsh->used];
-    }
-
-    return NULL;
-}
-
-
-static void
-ngx_http_teachfloor_dedupe_free(ngx_http_teachfloor_dedupe_sh_t *dsh,
-    ngx_http_teachfloor_dedupe_node_t *dn)
-{
-    uint32_t   i, *p;
-
-    i = (uint32_t) (dn - dsh->nodes);
-
-    for (p = ngx_http_teachfloor_dedupe_bucket(dsh, dn->key);
-         *p != i;
-         p = &dsh->nodes[*p].next)
-    {
-        /* void */
-    }
-
-    *p = dn->next;
-    dn->state = NGX_HTTP_TF_FREE;
-
-    ngx_queue_remove(&dn->queue);
-    ngx_queue_insert_head(&dsh->free, &dn->queue);
-
-    dsh->sh.nodes--;
-}
-
-
-/*
- * Frees up to three expired events from the tail of the queue; with force,
- * the oldest goes even if it has not expired, so that a full zone drops old
- * events rather than refusing new ones.
- */
-
-static void
-ngx_http_teachfloor_dedupe_expire(ngx_http_teachfloor_dedupe_sh_t *dsh,
-    ngx_uint_t force)
-{
-    ngx_uint_t                          n;
-    ngx_queue_t                        *q;
-    ngx_http_teachfloor_dedupe_node_t  *dn;
-
-    for (n = 0; n < 3; n++) {
-
-        if (ngx_queue_empty(&dsh->sh.queue)) {
-            return;
-        }
-
-        q = ngx_queue_last(&dsh->sh.queue);
-        dn = ngx_queue_data(q, ngx_http_teachfloor_dedupe_node_t, queue);
-
-        if ((ngx_msec_int_t) (dn->expires - ngx_current_msec) > 0) {
-
-            if (!force || n > 0) {
-                return;
-            }
-
-            (void) ngx_atomic_fetch_add(&dsh->sh.evictions, 1);
-        }
-
-        ngx_http_teachfloor_dedupe_free(dsh, dn);
-    }
+    return &dsh->buckets[((h >> 32) * dsh->nbuckets) >> 32];
 }
