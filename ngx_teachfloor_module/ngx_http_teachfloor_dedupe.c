@@ -53,9 +53,10 @@ typedef struct {
 
 typedef struct {
     uint32_t                            tag[NGX_HTTP_TF_DEDUPE_WAYS];
-    uint32_t                            hand;
+    uint32_t                            used;       /* places filled */
+    uint32_t                            hand;       /* the next to take */
     /* the entries begin on a cache line */
-    uint32_t                            pad[7];
+    uint32_t                            pad[6];
     ngx_http_teachfloor_dedupe_node_t   node[NGX_HTTP_TF_DEDUPE_WAYS];
 } ngx_http_teachfloor_dedupe_bucket_t;
 
@@ -433,8 +434,8 @@ ngx_http_teachfloor_dedupe_check(ngx_http_request_t *r,
     ngx_http_teachfloor_loc_conf_t *tlcf, ngx_http_teachfloor_ctx_t *ctx)
 {
     u_char                                key[TF_DIGEST_LEN];
-    uint32_t                              tag, state;
-    ngx_uint_t                            i, free;
+    uint32_t                              tag, match;
+    ngx_uint_t                            i;
     ngx_msec_t                            now;
     ngx_http_teachfloor_dedupe_sh_t      *dsh;
     ngx_http_teachfloor_dedupe_node_t    *dn;
@@ -466,17 +467,22 @@ ngx_http_teachfloor_dedupe_check(ngx_http_request_t *r,
 
     ngx_shmtx_lock(&zone->shm.shpool->mutex);
 
-    free = NGX_HTTP_TF_DEDUPE_WAYS;
+    /*
+     * A new event matches no tag: one pass without a branch tells, which
+     * compilers turn into a few vector compares.
+     */
+
+    match = 0;
 
     for (i = 0; i < NGX_HTTP_TF_DEDUPE_WAYS; i++) {
-        state = bucket->tag[i] & 3;
+        match |= ((bucket->tag[i] & ~(uint32_t) 3) == tag);
+    }
 
-        if (state == NGX_HTTP_TF_FREE) {
-            free = ngx_min(free, i);
-            continue;
-        }
+    for (i = 0; match && i < NGX_HTTP_TF_DEDUPE_WAYS; i++) {
 
-        if ((bucket->tag[i] ^ tag) >> 2) {
+        /* the key's 30 bits, whatever the state; a free place never matches */
+
+        if ((bucket->tag[i] ^ tag) > 3 || bucket->tag[i] == 0) {
             continue;
         }
 
@@ -488,7 +494,7 @@ ngx_http_teachfloor_dedupe_check(ngx_http_request_t *r,
 
         if ((ngx_msec_int_t) (dn->expires - now) > 0) {
 
-            if (state == NGX_HTTP_TF_DELIVERED) {
+            if ((bucket->tag[i] & 3) == NGX_HTTP_TF_DELIVERED) {
                 ngx_shmtx_unlock(&zone->shm.shpool->mutex);
                 return NGX_DECLINED;
             }
@@ -504,17 +510,24 @@ ngx_http_teachfloor_dedupe_check(ngx_http_request_t *r,
         goto mark;
     }
 
-    if (free < NGX_HTTP_TF_DEDUPE_WAYS) {
-        i = free;
+    /*
+     * Places are filled in order, then taken again in the same order, each
+     * from the event that has held it longest.  A place freed in between
+     * (an event its upstream failed) waits for its turn.
+     */
+
+    if (bucket->used < NGX_HTTP_TF_DEDUPE_WAYS) {
+        i = bucket->used++;
         dsh->sh.nodes++;
 
     } else {
-        /* full: the bucket's oldest entry makes room */
-
         i = bucket->hand;
         bucket->hand = (i + 1) % NGX_HTTP_TF_DEDUPE_WAYS;
 
-        if ((ngx_msec_int_t) (bucket->node[i].expires - now) > 0) {
+        if (bucket->tag[i] == 0) {
+            dsh->sh.nodes++;
+
+        } else if ((ngx_msec_int_t) (bucket->node[i].expires - now) > 0) {
             (void) ngx_atomic_fetch_add(&dsh->sh.evictions, 1);
         }
     }
@@ -525,7 +538,7 @@ ngx_http_teachfloor_dedupe_check(ngx_http_request_t *r,
 
 mark:
 
-    bucket->tag[i] = (tag & ~(uint32_t) 3) | NGX_HTTP_TF_IN_FLIGHT;
+    bucket->tag[i] = tag | NGX_HTTP_TF_IN_FLIGHT;
     dn->expires = now + zone->in_flight;
 
     /* whose mark it is: a later request may re-mark an expired event */
@@ -625,6 +638,9 @@ ngx_http_teachfloor_dedupe_bucket(ngx_http_teachfloor_dedupe_sh_t *dsh,
 
     ngx_memcpy(&h, key, sizeof(uint64_t));
     ngx_memcpy(tag, key + sizeof(uint64_t), sizeof(uint32_t));
+
+    /* the low two bits hold the state */
+    *tag &= ~(uint32_t) 3;
 
     h = (h ^ dsh->seed) * 0x9e3779b97f4a7c15;
 
