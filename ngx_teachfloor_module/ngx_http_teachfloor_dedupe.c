@@ -26,22 +26,23 @@
 #define NGX_HTTP_TF_DEDUPE_KEY_LEN  16
 
 /* the head of a zone laid out by this version of the module */
-#define NGX_HTTP_TF_DEDUPE_LAYOUT   0x7466646564757033
+#define NGX_HTTP_TF_DEDUPE_LAYOUT   0x7466646564757034
 
 #define NGX_HTTP_TF_DEDUPE_WAYS     56
 
 
 /*
- * The zone is one table of buckets laid out when the zone is created and
- * never allocated from again.  A bucket is half a page: four cache lines
- * of 32-bit tags, one for each of its 56 entries, so that a lookup reads
- * those lines and, only where a tag matches, the entry it names.  A tag
- * is 30 bits of the key and the entry's state in its low two bits
- * (0: free).  A full bucket gives a new event the place of its oldest
- * (the hand goes round the entries in the order they were filled).  With
- * 56 entries a bucket, the events the zone drops are close to its oldest:
- * an event is kept until its bucket has taken 56 more, which is after
- * 0.6 of the zone's capacity in new events for 999 events in 1,000.
+ * The zone is laid out when it is created and never allocated from again:
+ * buckets of 56 places, an event's place in its bucket's entries chosen
+ * by its key.  A bucket's 16-bit tags (14 bits of the key, and the
+ * state in the low two bits, 0: free) lie together in two cache lines,
+ * apart from the entries, so that a lookup reads those two lines and,
+ * only where a tag matches, the entry it names.  A full bucket gives a
+ * new event the place it filled longest ago.  With 56 places a bucket,
+ * what the zone drops is close to its oldest events: an event is kept
+ * until its bucket has taken 56 more, which for 999 events in 1,000 is
+ * after more than 0.64 of the zone's places in new events
+ * (bench/retention.pl).
  */
 
 typedef struct {
@@ -52,12 +53,10 @@ typedef struct {
 
 
 typedef struct {
-    uint32_t                            tag[NGX_HTTP_TF_DEDUPE_WAYS];
-    uint32_t                            used;       /* places filled */
-    uint32_t                            hand;       /* the next to take */
-    /* the entries begin on a cache line */
-    uint32_t                            pad[6];
-    ngx_http_teachfloor_dedupe_node_t   node[NGX_HTTP_TF_DEDUPE_WAYS];
+    uint16_t                        tag[NGX_HTTP_TF_DEDUPE_WAYS];
+    uint16_t                        used;       /* places filled */
+    uint16_t                        hand;       /* the next to take */
+    u_char                          pad[12];    /* two cache lines */
 } ngx_http_teachfloor_dedupe_bucket_t;
 
 
@@ -66,6 +65,8 @@ typedef struct {
     uint64_t                        layout;
     uint64_t                        seed;
     ngx_http_teachfloor_dedupe_bucket_t  *buckets;
+    /* bucket b's entries are nodes[b * 56] to nodes[b * 56 + 55] */
+    ngx_http_teachfloor_dedupe_node_t    *nodes;
     uint64_t                        nbuckets;
 } ngx_http_teachfloor_dedupe_sh_t;
 
@@ -83,8 +84,8 @@ static ngx_int_t ngx_http_teachfloor_dedupe_init_zone(
     ngx_shm_zone_t *shm_zone, void *data);
 static ngx_int_t ngx_http_teachfloor_dedupe_layout(ngx_shm_zone_t *shm_zone,
     ngx_http_teachfloor_dedupe_sh_t *dsh, ngx_slab_pool_t *shpool);
-static ngx_http_teachfloor_dedupe_bucket_t *ngx_http_teachfloor_dedupe_bucket(
-    ngx_http_teachfloor_dedupe_sh_t *dsh, u_char *key, uint32_t *tag);
+static ngx_uint_t ngx_http_teachfloor_dedupe_bucket(
+    ngx_http_teachfloor_dedupe_sh_t *dsh, u_char *key, uint16_t *tag);
 static void ngx_http_teachfloor_dedupe_settle(ngx_http_teachfloor_ctx_t *ctx,
     ngx_uint_t delivered);
 
@@ -386,20 +387,24 @@ ngx_http_teachfloor_dedupe_init_zone(ngx_shm_zone_t *shm_zone, void *data)
 
 
 /*
- * The table takes every page the zone has left, its buckets aligned to
- * a page so that none straddles two.
+ * The table takes every page the zone has left: the buckets' tags, zeroed,
+ * then their entries, written only as events come.
  */
 
 static ngx_int_t
 ngx_http_teachfloor_dedupe_layout(ngx_shm_zone_t *shm_zone,
     ngx_http_teachfloor_dedupe_sh_t *dsh, ngx_slab_pool_t *shpool)
 {
-    size_t   size;
+    size_t   size, n;
     u_char  *p;
 
     size = shpool->pfree << ngx_pagesize_shift;
 
-    if (size < sizeof(ngx_http_teachfloor_dedupe_bucket_t)) {
+    n = size / (sizeof(ngx_http_teachfloor_dedupe_bucket_t)
+                + NGX_HTTP_TF_DEDUPE_WAYS
+                  * sizeof(ngx_http_teachfloor_dedupe_node_t));
+
+    if (n == 0) {
         ngx_log_error(NGX_LOG_EMERG, shm_zone->shm.log, 0,
                       "teachfloor_dedupe_zone \"%V\" is too small",
                       &shm_zone->shm.name);
@@ -411,10 +416,11 @@ ngx_http_teachfloor_dedupe_layout(ngx_shm_zone_t *shm_zone,
         return NGX_ERROR;
     }
 
-    ngx_memzero(p, size);
+    ngx_memzero(p, n * sizeof(ngx_http_teachfloor_dedupe_bucket_t));
 
     dsh->buckets = (ngx_http_teachfloor_dedupe_bucket_t *) p;
-    dsh->nbuckets = size / sizeof(ngx_http_teachfloor_dedupe_bucket_t);
+    dsh->nodes = (ngx_http_teachfloor_dedupe_node_t *) (dsh->buckets + n);
+    dsh->nbuckets = n;
     dsh->seed = (uint64_t) ngx_random() << 32 ^ ngx_random();
 
     dsh->layout = NGX_HTTP_TF_DEDUPE_LAYOUT;
@@ -434,11 +440,11 @@ ngx_http_teachfloor_dedupe_check(ngx_http_request_t *r,
     ngx_http_teachfloor_loc_conf_t *tlcf, ngx_http_teachfloor_ctx_t *ctx)
 {
     u_char                                key[TF_DIGEST_LEN];
-    uint32_t                              tag, match;
-    ngx_uint_t                            i;
+    uint16_t                              tag, match;
+    ngx_uint_t                            b, i;
     ngx_msec_t                            now;
     ngx_http_teachfloor_dedupe_sh_t      *dsh;
-    ngx_http_teachfloor_dedupe_node_t    *dn;
+    ngx_http_teachfloor_dedupe_node_t    *dn, *node;
     ngx_http_teachfloor_dedupe_zone_t    *zone;
     ngx_http_teachfloor_dedupe_bucket_t  *bucket;
 
@@ -463,7 +469,9 @@ ngx_http_teachfloor_dedupe_check(ngx_http_request_t *r,
 
     now = ngx_current_msec;
 
-    bucket = ngx_http_teachfloor_dedupe_bucket(dsh, key, &tag);
+    b = ngx_http_teachfloor_dedupe_bucket(dsh, key, &tag);
+    bucket = &dsh->buckets[b];
+    node = &dsh->nodes[b * NGX_HTTP_TF_DEDUPE_WAYS];
 
     ngx_shmtx_lock(&zone->shm.shpool->mutex);
 
@@ -475,18 +483,18 @@ ngx_http_teachfloor_dedupe_check(ngx_http_request_t *r,
     match = 0;
 
     for (i = 0; i < NGX_HTTP_TF_DEDUPE_WAYS; i++) {
-        match |= ((bucket->tag[i] & ~(uint32_t) 3) == tag);
+        match |= ((uint16_t) (bucket->tag[i] & ~3) == tag);
     }
 
     for (i = 0; match && i < NGX_HTTP_TF_DEDUPE_WAYS; i++) {
 
-        /* the key's 30 bits, whatever the state; a free place never matches */
+        /* the key's 14 bits, whatever the state; a free place never matches */
 
         if ((bucket->tag[i] ^ tag) > 3 || bucket->tag[i] == 0) {
             continue;
         }
 
-        dn = &bucket->node[i];
+        dn = &node[i];
 
         if (ngx_memcmp(dn->key, key, NGX_HTTP_TF_DEDUPE_KEY_LEN) != 0) {
             continue;
@@ -505,9 +513,16 @@ ngx_http_teachfloor_dedupe_check(ngx_http_request_t *r,
             return NGX_BUSY;
         }
 
-        /* expired: the event is new again, in the same place */
+        /*
+         * Expired: the event is new again, and goes where new events go,
+         * so that it too is kept for the bucket's next 56 events; its old
+         * place waits for its turn.
+         */
 
-        goto mark;
+        bucket->tag[i] = 0;
+        dsh->sh.nodes--;
+
+        break;
     }
 
     /*
@@ -522,36 +537,37 @@ ngx_http_teachfloor_dedupe_check(ngx_http_request_t *r,
 
     } else {
         i = bucket->hand;
-        bucket->hand = (i + 1) % NGX_HTTP_TF_DEDUPE_WAYS;
+        bucket->hand = (uint16_t) ((i + 1) % NGX_HTTP_TF_DEDUPE_WAYS);
 
         if (bucket->tag[i] == 0) {
             dsh->sh.nodes++;
 
-        } else if ((ngx_msec_int_t) (bucket->node[i].expires - now) > 0) {
+        } else if ((ngx_msec_int_t) (node[i].expires - now) > 0) {
             (void) ngx_atomic_fetch_add(&dsh->sh.evictions, 1);
         }
     }
 
-    dn = &bucket->node[i];
+    dn = &node[i];
 
     ngx_memcpy(dn->key, key, NGX_HTTP_TF_DEDUPE_KEY_LEN);
 
-mark:
-
-    bucket->tag[i] = tag | NGX_HTTP_TF_IN_FLIGHT;
+    bucket->tag[i] = (uint16_t) (tag | NGX_HTTP_TF_IN_FLIGHT);
     dn->expires = now + zone->in_flight;
 
-    /* whose mark it is: a later request may re-mark an expired event */
+    /*
+     * Whose mark it is: the place may be taken by another event once the
+     * lock is released, and a later request may re-mark an expired event.
+     * The context's pool cleanup releases a mark the log phase did not.
+     */
+
     dn->owner = ((uint64_t) ngx_pid << 40)
                 ^ ++ngx_http_teachfloor_dedupe_serial;
 
-    ngx_shmtx_unlock(&zone->shm.shpool->mutex);
-
-    /* the context's pool cleanup releases a mark the log phase did not */
-
     ctx->dedupe_owner = dn->owner;
-    ctx->dedupe_node = (bucket - dsh->buckets) * NGX_HTTP_TF_DEDUPE_WAYS + i;
+    ctx->dedupe_node = b * NGX_HTTP_TF_DEDUPE_WAYS + i;
     ctx->dedupe_zone = zone;
+
+    ngx_shmtx_unlock(&zone->shm.shpool->mutex);
 
     return NGX_OK;
 }
@@ -605,7 +621,7 @@ ngx_http_teachfloor_dedupe_settle(ngx_http_teachfloor_ctx_t *ctx,
 
     bucket = &dsh->buckets[ctx->dedupe_node / NGX_HTTP_TF_DEDUPE_WAYS];
     i = ctx->dedupe_node % NGX_HTTP_TF_DEDUPE_WAYS;
-    dn = &bucket->node[i];
+    dn = &dsh->nodes[ctx->dedupe_node];
 
     if (dn->owner == ctx->dedupe_owner
         && (bucket->tag[i] & 3) == NGX_HTTP_TF_IN_FLIGHT)
@@ -630,21 +646,21 @@ ngx_http_teachfloor_dedupe_settle(ngx_http_teachfloor_ctx_t *ctx,
  * nobody can crowd one bucket with events to push another's out.
  */
 
-static ngx_http_teachfloor_dedupe_bucket_t *
+static ngx_uint_t
 ngx_http_teachfloor_dedupe_bucket(ngx_http_teachfloor_dedupe_sh_t *dsh,
-    u_char *key, uint32_t *tag)
+    u_char *key, uint16_t *tag)
 {
     uint64_t  h;
 
     ngx_memcpy(&h, key, sizeof(uint64_t));
-    ngx_memcpy(tag, key + sizeof(uint64_t), sizeof(uint32_t));
+    ngx_memcpy(tag, key + sizeof(uint64_t), sizeof(uint16_t));
 
     /* the low two bits hold the state */
-    *tag &= ~(uint32_t) 3;
+    *tag &= ~3;
 
     h = (h ^ dsh->seed) * 0x9e3779b97f4a7c15;
 
     /* the high 32 bits scaled to the number of buckets */
 
-    return &dsh->buckets[((h >> 32) * dsh->nbuckets) >> 32];
+    return (ngx_uint_t) (((h >> 32) * dsh->nbuckets) >> 32);
 }

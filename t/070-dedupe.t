@@ -430,9 +430,9 @@ qr/\[warn\] .*dedupe ttl of 60 s is shorter than Teachfloor's retry span/
         teachfloor_timestamp_tolerance 60s;
         proxy_pass                     http://app/received;
     }
---- request eval
-"POST /wh\n" . ::ev(31, ::at(0))
---- error_code: 200
+--- request
+GET /wh
+--- error_code: 405
 --- error_log eval
 qr/\[warn\] .*"teachfloor_timestamp_tolerance" of 60 s in \S+:\d+ is shorter than Teachfloor's retry span/
 
@@ -660,3 +660,41 @@ $::Gate . q{
  (map { qr/^(?:\Q${\ ::fwd(::ev(3000 + $_))}\E|\Q$::dup\E)\z/ } 1 .. 15),
  qr/^\Q$::dup\E\z/,
  qr/\nteachfloor_requests_total\{result="accepted"\} 8(?:1[6-9]|2\d|30)\n.*\nteachfloor_dedupe_zone_entries\{zone="seen"\} (?:51[3-9]|5[2-9]\d|[6-9]\d\d|[1-9]\d{3})\n.*\nteachfloor_dedupe_zone_evictions_total\{zone="seen"\} [1-9]\d*\n/s]
+
+
+
+=== TEST 31: an event sent again after it expired is kept as a new one: in a zone full of expired events, its copy a moment later is a duplicate
+Sent again newest first, the events still in the zone (each bucket's
+oldest, just ahead of its hand) came before those already dropped, which
+the hand then placed over them: once an expired event took its old place
+again, and its next copy was forwarded again.
+--- skip_eval: 1: $ENV{TEST_NGINX_USE_VALGRIND}
+--- http_config eval
+$::UpstreamConfig . q{
+    teachfloor_dedupe_zone zone=seen:32k ttl=3s;
+}
+--- config eval
+$::Gate . q{
+    keepalive_requests 3000;
+
+    location = /sleep {
+        echo_sleep 3.5;
+        echo ok;
+    }
+}
+--- pipelined_requests eval
+[(map { "POST /wh\n" . ::ev(7000 + $_) } 1 .. 600),
+ "GET /sleep",
+ (map { "POST /wh\n" . ::ev(7000 + $_) } reverse 1 .. 140),
+ (map { "POST /wh\n" . ::ev(7000 + $_) } 1 .. 140)]
+--- more_headers eval
+[(map { TeachfloorTest::signed(::ev(7000 + $_)) } 1 .. 600), "",
+ (map { TeachfloorTest::signed(::ev(7000 + $_)) } reverse 1 .. 140),
+ (map { TeachfloorTest::signed(::ev(7000 + $_)) } 1 .. 140)]
+--- error_code eval
+[(200) x 881]
+--- response_body_like eval
+[(map { qr/^\Q${\ ::fwd(::ev(7000 + $_))}\E\z/ } 1 .. 600), qr/^ok\n\z/,
+ (map { qr/^\Q${\ ::fwd(::ev(7000 + $_))}\E\z/ } reverse 1 .. 140),
+ (map { qr/^\Q$::dup\E\z/ } 1 .. 140)]
+--- timeout: 60
