@@ -33,8 +33,8 @@
 
 /*
  * The zone is laid out when it is created and never allocated from again:
- * buckets of 56 places, an event's place in its bucket's entries chosen
- * by its key.  A bucket's 16-bit tags (14 bits of the key, and the
+ * buckets of 56 places, an event's bucket chosen by its key, its place in
+ * the bucket by the order events come in.  A bucket's 16-bit tags (14 bits of the key, and the
  * state in the low two bits, 0: free) lie together in two cache lines,
  * apart from the entries, so that a lookup reads those two lines and,
  * only where a tag matches, the entry it names.  A full bucket gives a
