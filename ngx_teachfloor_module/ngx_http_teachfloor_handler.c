@@ -919,7 +919,7 @@ ngx_http_teachfloor_verify(ngx_http_request_t *r,
     ngx_http_teachfloor_candidate_t   local[NGX_HTTP_TF_LOCAL_SECRETS];
 
     ctx->secret = 0;
-    ctx->secret_name = NULL;
+    ctx->secret_label = NULL;
 
     n = tlcf->secrets->nelts;
 
@@ -995,9 +995,7 @@ ngx_http_teachfloor_verify(ngx_http_request_t *r,
 
     secret = tlcf->secrets->elts;
 
-    if (secret[c[i].index - 1].name.len) {
-        ctx->secret_name = &secret[c[i].index - 1].name;
-    }
+    ctx->secret_label = &secret[c[i].index - 1].label;
 
     if (tlcf->dedupe) {
 

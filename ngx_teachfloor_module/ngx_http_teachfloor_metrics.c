@@ -233,12 +233,9 @@ void
 ngx_http_teachfloor_metrics_verdict(ngx_http_request_t *r,
     ngx_http_teachfloor_ctx_t *ctx)
 {
-    u_char                                 *p;
-    size_t                                  len;
     ngx_http_teachfloor_metrics_t          *m;
     ngx_http_teachfloor_metrics_event_t    *ev;
     ngx_http_teachfloor_metrics_secret_t   *sec;
-    u_char                                  index[NGX_INT_T_LEN];
 
     m = ngx_http_teachfloor_metrics_get(r);
 
@@ -248,23 +245,14 @@ ngx_http_teachfloor_metrics_verdict(ngx_http_request_t *r,
 
     (void) ngx_atomic_fetch_add(&m->sh->requests[ctx->result], 1);
 
-    if (ctx->secret) {
+    /* a secret is counted by its name, else by its position */
 
-        /* a secret is counted by its name, else by its position */
-
-        if (ctx->secret_name) {
-            p = ctx->secret_name->data;
-            len = ctx->secret_name->len;
-
-        } else {
-            p = index;
-            len = ngx_sprintf(index, "%ui", ctx->secret) - index;
-        }
-
+    if (ctx->secret_label) {
         sec = (ngx_http_teachfloor_metrics_secret_t *)
                   ngx_http_teachfloor_metrics_slot(m, m->sh->secrets,
                       sizeof(ngx_http_teachfloor_metrics_secret_t),
-                      &m->sh->nsecrets, NGX_HTTP_TF_METRICS_SECRETS, p, len);
+                      &m->sh->nsecrets, NGX_HTTP_TF_METRICS_SECRETS,
+                      ctx->secret_label->data, ctx->secret_label->len);
 
         (void) ngx_atomic_fetch_add(&sec->count, 1);
     }

@@ -861,12 +861,25 @@ ngx_http_teachfloor_add_secret(ngx_conf_t *cf,
 
     secret->value = cv;
 
+    /* made once here, for the metrics and $teachfloor_secret */
+
     if (name->len) {
-        secret->name.len = name->len;
-        secret->name.data = ngx_pstrdup(cf->pool, name);
-        if (secret->name.data == NULL) {
-            return NGX_CONF_ERROR;
+        secret->named = 1;
+        secret->label.len = name->len;
+        secret->label.data = ngx_pstrdup(cf->pool, name);
+
+    } else {
+        secret->label.data = ngx_pnalloc(cf->pool, NGX_INT_T_LEN);
+
+        if (secret->label.data) {
+            secret->label.len = ngx_sprintf(secret->label.data, "%ui",
+                                            tlcf->secrets->nelts)
+                                - secret->label.data;
         }
+    }
+
+    if (secret->label.data == NULL) {
+        return NGX_CONF_ERROR;
     }
 
     if (cv == NULL) {

@@ -85,7 +85,9 @@ typedef struct {
     tf_hmac_key_t               key;
     /* SHA-256 of the value: scopes the dedupe keys to the signer */
     u_char                      scope[TF_DIGEST_LEN];
-    ngx_str_t                   name;       /* "name=", else empty */
+    /* "name=", else its position in the list (1-based) */
+    ngx_str_t                   label;
+    unsigned                    named:1;
 } ngx_http_teachfloor_secret_t;
 
 
@@ -146,7 +148,7 @@ struct ngx_http_teachfloor_ctx_s {
     ngx_int_t                   status;     /* the phase handler's answer */
     ngx_http_teachfloor_result_e  result;
     ngx_uint_t                  secret;     /* 1-based, 0 before a match */
-    ngx_str_t                  *secret_name;    /* its "name=", or NULL */
+    ngx_str_t                  *secret_label;   /* NULL in a delivery */
     tf_envelope_t               envelope;
     u_char                      digest[TF_DIGEST_LEN];
     u_char                      scope[TF_DIGEST_LEN];   /* the signer's */

@@ -153,7 +153,7 @@ typedef struct {
     off_t                         size;
     ngx_uint_t                    attempts;
     tf_spool_record_t             rec;
-    ngx_str_t                     secret_name;
+    ngx_str_t                     secret_label;
     u_char                        name[NGX_HTTP_TF_SPOOL_NAME_LEN];
 } ngx_http_teachfloor_delivery_t;
 
@@ -1478,6 +1478,8 @@ ngx_http_teachfloor_spool_head(ngx_http_request_t *r,
     ngx_str_t                        *matched;
     tf_envelope_t                    *env;
     ngx_http_variable_value_t        *v;
+    ngx_http_teachfloor_secret_t     *secret;
+    ngx_http_teachfloor_loc_conf_t   *tlcf;
     ngx_http_teachfloor_main_conf_t  *tmcf;
     u_char                            addr[NGX_SOCKADDR_STRLEN];
     tf_str_t                          fields[11];
@@ -1500,8 +1502,21 @@ ngx_http_teachfloor_spool_head(ngx_http_request_t *r,
     fields[1] = env->id;
     fields[2] = env->time;
     fields[3] = env->organization_id;
-    fields[4].data = ctx->secret_name ? ctx->secret_name->data : NULL;
-    fields[4].len = ctx->secret_name ? ctx->secret_name->len : 0;
+    /* the secret's name, if it has one: a record holds no secret */
+
+    fields[4].data = NULL;
+    fields[4].len = 0;
+
+    if (ctx->secret) {
+        tlcf = ngx_http_get_module_loc_conf(r, ngx_http_teachfloor_module);
+        secret = (ngx_http_teachfloor_secret_t *) tlcf->secrets->elts
+                 + ctx->secret - 1;
+
+        if (secret->named) {
+            fields[4].data = secret->label.data;
+            fields[4].len = secret->label.len;
+        }
+    }
     fields[5].data = r->connection->addr_text.data;
     fields[5].len = r->connection->addr_text.len;
     fields[6].data = local.data;
@@ -2759,9 +2774,9 @@ ngx_http_teachfloor_spool_request(ngx_http_teachfloor_delivery_t *d,
     ctx->envelope.test = d->rec.test ? 1 : 0;
 
     if (d->rec.secret.len) {
-        d->secret_name.data = (u_char *) d->rec.secret.data;
-        d->secret_name.len = d->rec.secret.len;
-        ctx->secret_name = &d->secret_name;
+        d->secret_label.data = (u_char *) d->rec.secret.data;
+        d->secret_label.len = d->rec.secret.len;
+        ctx->secret_label = &d->secret_label;
     }
 
     ngx_http_set_ctx(r, ctx, ngx_http_teachfloor_module);

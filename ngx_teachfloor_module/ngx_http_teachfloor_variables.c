@@ -165,11 +165,13 @@ ngx_http_teachfloor_secret_variable(ngx_http_request_t *r,
         return NGX_OK;
     }
 
-    if (ctx->secret_name) {
-        ngx_http_teachfloor_set_variable(v, ctx->secret_name->data,
-                                         ctx->secret_name->len);
+    if (ctx->secret_label) {
+        ngx_http_teachfloor_set_variable(v, ctx->secret_label->data,
+                                         ctx->secret_label->len);
         return NGX_OK;
     }
+
+    /* a spooled event's delivery knows the position it was verified by */
 
     p = ngx_pnalloc(r->pool, NGX_INT_T_LEN);
     if (p == NULL) {
