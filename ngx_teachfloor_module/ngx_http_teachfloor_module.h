@@ -148,7 +148,8 @@ struct ngx_http_teachfloor_ctx_s {
     ngx_int_t                   status;     /* the phase handler's answer */
     ngx_http_teachfloor_result_e  result;
     ngx_uint_t                  secret;     /* 1-based, 0 before a match */
-    ngx_str_t                  *secret_label;   /* NULL in a delivery */
+    /* NULL before a match, and in the delivery of an unnamed secret's event */
+    ngx_str_t                  *secret_label;
     tf_envelope_t               envelope;
     u_char                      digest[TF_DIGEST_LEN];
     u_char                      scope[TF_DIGEST_LEN];   /* the signer's */
