@@ -34,10 +34,10 @@
 /*
  * The zone is laid out when it is created and never allocated from again:
  * buckets of 56 places, an event's bucket chosen by its key, its place in
- * the bucket by the order events come in.  A bucket's 16-bit tags (14 bits of the key, and the
- * state in the low two bits, 0: free) lie together in two cache lines,
- * apart from the entries, so that a lookup reads those two lines and,
- * only where a tag matches, the entry it names.  A full bucket gives a
+ * the bucket by the order events come in.  A bucket's 16-bit tags (14 bits
+ * of the key, and the state in the low two bits, 0: free) lie together in
+ * two cache lines, apart from the entries, so that a lookup reads those
+ * two lines and, only where a tag matches, the entry it names.  A full bucket gives a
  * new event the place it filled longest ago.  With 56 places a bucket,
  * what the zone drops is close to its oldest events: an event is kept
  * until its bucket has taken 56 more, which for 999 events in 1,000 is

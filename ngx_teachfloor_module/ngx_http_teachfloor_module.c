@@ -861,7 +861,7 @@ ngx_http_teachfloor_add_secret(ngx_conf_t *cf,
 
     secret->value = cv;
 
-    /* made once here, for the metrics and $teachfloor_secret */
+    /* made once here, for the metrics and $teachfloor_secret_id */
 
     if (name->len) {
         secret->named = 1;

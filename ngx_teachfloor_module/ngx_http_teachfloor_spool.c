@@ -1517,6 +1517,7 @@ ngx_http_teachfloor_spool_head(ngx_http_request_t *r,
             fields[4].len = secret->label.len;
         }
     }
+
     fields[5].data = r->connection->addr_text.data;
     fields[5].len = r->connection->addr_text.len;
     fields[6].data = local.data;
